@@ -1,0 +1,1 @@
+"""JupyterHub services of cylc-hub."""

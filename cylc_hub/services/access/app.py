@@ -1,0 +1,151 @@
+"""The cylc-access service application: configuration, web app and periodic work."""
+
+import asyncio
+import os
+from urllib.parse import urlparse
+
+import jinja2
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from jupyterhub.utils import url_path_join
+from tornado import web
+from traitlets import Float, Integer, Unicode, default
+from traitlets.config import Application
+
+from cylc_hub.services.access.handlers import (
+    ListPageHandler,
+    PermissionsAPIHandler,
+    ViewableAPIHandler,
+)
+from cylc_hub.services.access.hub_client import HubClient
+from cylc_hub.services.access.policy_store import PolicyStore
+from cylc_hub.services.access.reconcile import Reconciler
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "templates")
+
+
+class CylcAccessService(Application):
+    """Show each person the Cylc UI servers they may view and make the hub enforce it."""
+
+    name = "cylc-access"
+    description = __doc__
+
+    aliases = {
+        "policy": "CylcAccessService.policy_file",
+        "sweep-interval": "CylcAccessService.sweep_interval",
+        "config": "CylcAccessService.config_file",
+    }
+
+    config_file = Unicode("", help="Path of a Python traitlets config file to load.").tag(
+        config=True
+    )
+
+    policy_file = Unicode(
+        help="""Path of the site policy (TOML).
+
+        The file is checked for changes every ``policy_check_interval`` seconds;
+        an invalid file is rejected with its errors in the log and the last good
+        policy stays in force.
+        """,
+    ).tag(config=True)
+
+    sweep_interval = Float(
+        60,
+        min=1,
+        help="Seconds between two sweeps that make every hub share match the policy.",
+    ).tag(config=True)
+
+    policy_check_interval = Float(
+        2, min=0.1, help="Seconds between two checks of the policy file for changes."
+    ).tag(config=True)
+
+    hub_concurrency = Integer(
+        8, min=1, help="Most hub API requests that one sweep sends at a time."
+    ).tag(config=True)
+
+    ui_path = Unicode(
+        "cylc/", help="Path of the Cylc UI below a user's server URL, for the list's links."
+    ).tag(config=True)
+
+    service_url = Unicode(
+        help="URL the service listens on. Default: $JUPYTERHUB_SERVICE_URL, set by the hub."
+    ).tag(config=True)
+
+    @default("service_url")
+    def _default_service_url(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
+
+    def initialize(self, argv=None):
+        super().initialize(argv)
+        if self.config_file:
+            self.load_config_file(self.config_file)
+        if not self.policy_file:
+            self.log.critical("No policy file: set --policy=FILE or CylcAccessService.policy_file")
+            self.exit(2)
+
+    def make_app(self):
+        """Build the tornado application; the hub gives the prefix through the environment."""
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cylc-access/")
+        hub_auth = HubOAuth.instance(cache_max_age=60)
+        hub_client = HubClient(hub_auth.api_url, hub_auth.api_token, log=self.log)
+        self.policy_store = PolicyStore(self.policy_file, log=self.log)
+        self.reconciler = Reconciler(
+            hub_client, self.policy_store, concurrency=self.hub_concurrency, log=self.log
+        )
+
+        hub_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/") + "hub/"
+        settings = {
+            "hub_auth": hub_auth,
+            "reconciler": self.reconciler,
+            "policy_store": self.policy_store,
+            "hub_prefix": hub_prefix,
+            "users_prefix": os.environ.get("JUPYTERHUB_BASE_URL", "/") + "user/",
+            "service_prefix": prefix,
+            "ui_path": self.ui_path,
+            "cookie_secret": os.urandom(32),
+            "jinja_env": jinja2.Environment(
+                loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True
+            ),
+            "login_url": hub_auth.login_url,
+        }
+        handlers = [
+            (prefix, ListPageHandler),
+            (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
+            (url_path_join(prefix, "api/viewable"), ViewableAPIHandler),
+            (url_path_join(prefix, r"api/permissions/([^/]+)"), PermissionsAPIHandler),
+        ]
+        return web.Application(handlers, **settings)
+
+    async def watch_policy(self):
+        """Reload the policy on change and reconcile at once when a new one takes effect."""
+        while True:
+            if self.policy_store.reload_if_changed():
+                asyncio.ensure_future(self.reconciler.sweep())
+            await asyncio.sleep(self.policy_check_interval)
+
+    async def sweep_forever(self):
+        """Run the periodic sweep; an error in one sweep is logged and the next one runs."""
+        while True:
+            try:
+                await self.reconciler.sweep()
+            except Exception:
+                self.log.exception("Sweep failed; the next one runs in %s s", self.sweep_interval)
+            await asyncio.sleep(self.sweep_interval)
+
+    async def serve(self):
+        app = self.make_app()
+        url = urlparse(self.service_url)
+        app.listen(url.port, url.hostname)
+        self.log.info("cylc-access listening on %s, policy %s", self.service_url, self.policy_file)
+
+        self.policy_store.reload_if_changed()
+        await asyncio.gather(self.watch_policy(), self.sweep_forever())
+
+    def start(self):
+        asyncio.run(self.serve())
+
+
+def main(argv=None):
+    """Run the service until it is stopped."""
+    service = CylcAccessService.instance()
+    service.initialize(argv)
+    service.start()

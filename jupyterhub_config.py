@@ -1,0 +1,107 @@
+"""JupyterHub configuration for cylc-hub: the embedded demo default a site starts from.
+
+Run it with ``make demo``, or ``jupyterhub -f jupyterhub_config.py`` as root
+from the cylc-hub venv. Environment variables change the demo's places and
+ports so that tests can run it side by side; a site edits the values instead.
+
+  CYLC_HUB_STATE_DIR   hub database, cookie secret, proxy pid (default: ./var/demo)
+  CYLC_HUB_POLICY      site policy file (default: ./demo/policy.toml)
+  CYLC_HUB_USERS       comma-separated users allowed to log in (default: the demo users)
+  CYLC_HUB_UI_AUTHORIZATION  where each UI server's authorization is written
+                       (default: /var/lib/cylc-hub/ui-authorization)
+  CYLC_HUB_PORT, CYLC_HUB_API_PORT, CYLC_HUB_PROXY_API_PORT, CYLC_HUB_SERVICE_PORT
+"""
+
+import os
+import sys
+
+c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
+
+here = os.path.dirname(os.path.abspath(__file__))
+state_dir = os.environ.get("CYLC_HUB_STATE_DIR", os.path.join(here, "var", "demo"))
+policy_file = os.environ.get("CYLC_HUB_POLICY", os.path.join(here, "demo", "policy.toml"))
+os.makedirs(state_dir, mode=0o700, exist_ok=True)
+
+
+def port(name, fallback):
+    return int(os.environ.get(name, fallback))
+
+
+# The hub, its API and the proxy, all on loopback.
+c.JupyterHub.bind_url = f"http://127.0.0.1:{port('CYLC_HUB_PORT', 8000)}"
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{port('CYLC_HUB_API_PORT', 8081)}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{port('CYLC_HUB_PROXY_API_PORT', 8001)}"
+c.ConfigurableHTTPProxy.command = [os.path.join(here, "node_modules", ".bin", "configurable-http-proxy")]
+c.ConfigurableHTTPProxy.pid_file = os.path.join(state_dir, "proxy.pid")
+c.JupyterHub.db_url = f"sqlite:///{os.path.join(state_dir, 'jupyterhub.sqlite')}"
+c.JupyterHub.cookie_secret_file = os.path.join(state_dir, "cookie_secret")
+c.JupyterHub.cleanup_servers = True
+
+# Log in with the hub host's accounts (PAM); only these users may log in.
+users = os.environ.get("CYLC_HUB_USERS", "alice,bob,carol,dave")
+c.Authenticator.allowed_users = {name.strip() for name in users.split(",") if name.strip()}
+
+# Each user's Cylc UI Server runs on this host as that user, from this venv.
+c.JupyterHub.spawner_class = "cylc-local"
+c.Spawner.cmd = [os.path.join(sys.prefix, "bin", "cylc"), "hubapp"]
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 90
+c.CylcLocalSpawner.policy_file = policy_file
+if "CYLC_HUB_UI_AUTHORIZATION" in os.environ:
+    c.CylcLocalSpawner.ui_authorization_root = os.environ["CYLC_HUB_UI_AUTHORIZATION"]
+
+# The cylc-access service: the list of servers each person may view, and the hub shares.
+service_port = port("CYLC_HUB_SERVICE_PORT", 10101)
+c.JupyterHub.services = [
+    {
+        "name": "cylc-access",
+        "url": f"http://127.0.0.1:{service_port}",
+        "command": [sys.executable, "-m", "cylc_hub.services.access", f"--policy={policy_file}"],
+        "oauth_no_confirm": True,
+        "display": True,
+    }
+]
+
+c.JupyterHub.load_roles = [
+    {
+        # "self" carries no "shares" scope, so users cannot share their servers
+        # around the site policy; every user may open the cylc-access pages.
+        "name": "user",
+        "scopes": ["self", "access:services!service=cylc-access"],
+    },
+    {
+        # A UI server may ask cylc-access for its visitors' permissions.
+        "name": "server",
+        "scopes": [
+            "users:activity!user",
+            "access:servers!server",
+            "access:services!service=cylc-access",
+        ],
+    },
+    {
+        "name": "cylc-access",
+        "services": ["cylc-access"],
+        "scopes": [
+            "list:users",
+            "read:users",
+            "read:servers",
+            "read:users:name",
+            "shares",
+            "read:shares",
+            # A share can only grant what its creator has: access to the owner's server.
+            "access:servers",
+        ],
+    },
+]
+
+# --- Production sections (commented) --------------------------------------
+#
+# Keep servers running across hub restarts:
+#   c.JupyterHub.cleanup_servers = False
+#
+# Any JupyterHub authenticator works, for example:
+#   c.JupyterHub.authenticator_class = "ldapauthenticator.LDAPAuthenticator"
+#
+# The UI servers on login nodes over SSH (cylc-ssh) or as batch jobs
+# (cylc-slurm, cylc-pbs) replace "cylc-local" as the spawner_class when
+# those spawners are installed.
