@@ -173,10 +173,16 @@ def start_hub(password, policy_source=ROOT / "demo" / "policy.toml"):
         except requests.ConnectionError:
             return False
 
-    wait_for(answering, 60, message="the hub to answer")
-    wait_for(
-        lambda: "cylc-access listening on" in hub.log_text(), 60, message="cylc-access to listen"
-    )
+    try:
+        wait_for(answering, 60, message="the hub to answer")
+        wait_for(
+            lambda: "cylc-access listening on" in hub.log_text(),
+            60,
+            message="cylc-access to listen",
+        )
+    except BaseException:
+        stop_hub(hub)
+        raise
     return hub
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import signal
 from urllib.parse import urlparse
 
 import jinja2
@@ -69,6 +70,14 @@ class CylcAccessService(Application):
     service_url = Unicode(
         help="URL the service listens on. Default: $JUPYTERHUB_SERVICE_URL, set by the hub."
     ).tag(config=True)
+
+    @default("log_level")
+    def _default_log_level(self):
+        return "INFO"
+
+    @default("log_format")
+    def _default_log_format(self):
+        return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
 
     @default("service_url")
     def _default_service_url(self):
@@ -138,7 +147,18 @@ class CylcAccessService(Application):
         self.log.info("cylc-access listening on %s, policy %s", self.service_url, self.policy_file)
 
         self.policy_store.reload_if_changed()
-        await asyncio.gather(self.watch_policy(), self.sweep_forever())
+        tasks = [asyncio.ensure_future(self.watch_policy()), asyncio.ensure_future(self.sweep_forever())]
+
+        # The hub stops a managed service with SIGINT or SIGTERM: finish cleanly on either.
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stopping.set)
+        await stopping.wait()
+
+        self.log.info("cylc-access stopping")
+        for task in tasks:
+            task.cancel()
 
     def start(self):
         asyncio.run(self.serve())

@@ -1,0 +1,435 @@
+"""Options form for any JupyterHub Spawner, validated on the server.
+
+Put :class:`OptionsFormMixin` before the Spawner class::
+
+    class MySpawner(OptionsFormMixin, LocalProcessSpawner):
+        ...
+
+    c.MySpawner.form_fields = [
+        {"name": "walltime", "type": "integer", "min": 1, "max": 24, "default": 2},
+    ]
+
+The mixin supplies defaults for four JupyterHub hooks, so that the form page,
+``/hub/spawn?opt-NAME=value`` links and the REST API all pass through one
+validation (:meth:`OptionsFormMixin.validate_form_values`):
+
+- ``options_form`` renders ``templates/options_form.html``.
+- ``options_from_form`` and ``options_from_query`` validate what the browser
+  sent and return typed values, or raise ``HTTPError(400)``.
+- ``apply_user_options`` (JupyterHub 5.3 and later) validates whatever
+  ``user_options`` reached the spawner, including a REST request body, then
+  sets :attr:`OptionsFormMixin.form_values`.
+
+A site that sets one of these hooks in config replaces the mixin's version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from tornado import web
+from traitlets import Dict, Float, HasTraits, default
+
+from cylc_hub.spawners.form_fields import (
+    Choice,
+    FieldError,
+    FormField,
+    FormFieldList,
+    FormValidationError,
+    json_type_name,
+    parse_choices,
+    short_repr,
+)
+
+__all__ = ["FormField", "FormValidationError", "OptionsFormMixin"]
+
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+# Longest submitted string kept to re-render a rejected form, so that a huge
+# request body does not stay in memory with the spawner.
+_MAX_DRAFT_CHARACTERS = 4096
+
+
+def _bad_request(error: FormValidationError) -> web.HTTPError:
+    http_error = web.HTTPError(400, error.message)
+    # JupyterHub shows jupyterhub_message as is, in place of str(), which
+    # would wrap the message in "HTTP 400: Bad Request (...)".
+    http_error.jupyterhub_message = error.message
+    return http_error
+
+
+@lru_cache(maxsize=1)
+def _form_template() -> Template:
+    environment = Environment(
+        loader=FileSystemLoader(str(_TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return environment.get_template("options_form.html")
+
+
+def _unpack_form_data(form_data: Any) -> Any:
+    """Replace each one-item list of form data with its item.
+
+    An empty list counts as a missing key. A longer list stays a list, which
+    no field accepts. Anything that is not a mapping is returned unchanged
+    for the validation to reject.
+    """
+    if not isinstance(form_data, Mapping):
+        return form_data
+
+    unpacked = {}
+    for key, value in form_data.items():
+        if isinstance(value, (list, tuple)):
+            if not value:
+                continue
+            value = value[0] if len(value) == 1 else list(value)
+        unpacked[key] = value
+    return unpacked
+
+
+def _text_for_input(value: Any) -> str:
+    """Return a value as the text of an input element."""
+    if value is None or isinstance(value, (bool, list, dict)):
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return short_repr(value, limit=64)
+    return ""
+
+
+async def _render_options_form(spawner: OptionsFormMixin) -> str:
+    return await spawner.render_options_form()
+
+
+async def _apply_form_options(spawner: OptionsFormMixin, user_options: Any) -> None:
+    await spawner.apply_form_options(user_options)
+
+
+class OptionsFormMixin(HasTraits):
+    """Spawner mixin that shows, validates and applies the declared form fields.
+
+    Expects the Spawner attributes ``log``, ``orm_spawner``, ``user_options``
+    and ``_log_name``.
+    """
+
+    form_fields = FormFieldList(
+        help="""
+        Fields of the options form shown before a server starts, as a list of dicts.
+
+        Each dict has a ``name`` (letters, digits and underscores, starting
+        with a letter) and a ``type``: ``choice``, ``text``, ``integer``,
+        ``number`` or ``checkbox``. Optional keys: ``label``, ``help``,
+        ``default``, ``required``. A choice field needs ``choices``: a list of
+        strings or ``{"value", "label"}`` dicts, or a callable taking the
+        spawner and returning such a list, which may be async. A text field
+        takes ``pattern`` (a Python regular expression the whole value must
+        match) and ``max_length`` (256 characters when not set). Integer and
+        number fields take ``min``, ``max`` and ``step``. A step counts from
+        ``min``, or from 0 without ``min``.
+
+        Labels and help text are shown as plain text, never as HTML. An empty
+        list shows no form.
+        """,
+    ).tag(config=True)
+
+    form_choices_timeout = Float(
+        10,
+        min=0,
+        help="""
+        Seconds to wait for an async ``choices`` callable of a form field.
+
+        A callable that fails or times out leaves its field without choices:
+        the form shows an error under it and rejects submissions until a
+        later call succeeds. The timeout cannot stop a callable that is not
+        async.
+        """,
+    ).tag(config=True)
+
+    form_values = Dict(
+        help="""
+        Validated, typed values of every form field, defaults filled in.
+
+        Set by ``apply_user_options`` before the server starts, which also
+        replaces ``user_options`` with the same values. Build commands and
+        batch scripts from these, never from the raw request.
+        """,
+    )
+
+    # Choices per choice field from the last load_choices(), where None marks
+    # a callable that failed.
+    _loaded_choices: dict[str, Optional[list[Choice]]] = {}
+
+    # Raw values and rules of the last rejected form or query, shown once by
+    # the next render of the form.
+    _form_draft: Optional[tuple[dict, dict]] = None
+
+    @default("options_form")
+    def _default_options_form(self) -> Any:
+        return _render_options_form
+
+    @default("options_from_form")
+    def _default_options_from_form(self) -> Any:
+        return self.validate_form_data
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        return _apply_form_options
+
+    async def load_choices(self) -> dict[str, Optional[list[Choice]]]:
+        """Call the ``choices`` callables and keep the lists for validation.
+
+        Called by every hook before it renders or validates. Returns the
+        choices of each choice field, ``None`` where a callable failed.
+        """
+        loaded = {}
+        for field in self.form_fields:
+            if field.type != "choice":
+                continue
+            if callable(field.choices):
+                loaded[field.name] = await self._call_choices(field)
+            else:
+                loaded[field.name] = field.choices
+        self._loaded_choices = loaded
+        return loaded
+
+    async def _call_choices(self, field: FormField) -> Optional[list[Choice]]:
+        # Any exception is caught because the callable is site code, and its
+        # failure should show as an error under one field, not break the page.
+        try:
+            result = field.choices(self)
+            if inspect.isawaitable(result):
+                result = await asyncio.wait_for(result, self.form_choices_timeout)
+            return parse_choices(result)
+        except Exception:
+            self.log.exception(
+                "Loading the choices of form field %s for %s failed", field.name, self._log_name
+            )
+            return None
+
+    def _choices_for(self, field: FormField) -> Optional[list[Choice]]:
+        if field.type != "choice":
+            return None
+        if not callable(field.choices):
+            return field.choices
+        if field.name not in self._loaded_choices:
+            raise RuntimeError(
+                f"choices of form field {field.name!r} are not loaded: await load_choices() first"
+            )
+        return self._loaded_choices[field.name]
+
+    def validate_form_values(self, raw: Any) -> dict[str, Any]:
+        """Return every field's value validated and typed, defaults filled in.
+
+        ``raw`` maps field names to values: JSON types from the REST API, or
+        strings from a form or query. Raises :class:`FormValidationError` for
+        keys that name no field and for values that break a field's rules.
+        Fields with callable choices need a prior ``await load_choices()``.
+        """
+        if not isinstance(raw, Mapping):
+            rule = f"must be an object of field names and values, not {json_type_name(raw)}"
+            raise FormValidationError({"options": rule}, {"options": "Options"})
+
+        values = {}
+        errors = {}
+        labels = {}
+        for field in self.form_fields:
+            try:
+                values[field.name] = field.check(raw.get(field.name), self._choices_for(field))
+            except FieldError as error:
+                errors[field.name] = str(error)
+                labels[field.name] = field.label
+
+        known = ", ".join(field.name for field in self.form_fields) or "none"
+        for key in raw:
+            if key in values or key in errors:
+                continue
+            name = short_repr(key)
+            errors[name] = f"is not an option of this form (options: {known})"
+            labels[name] = name
+
+        if errors:
+            raise FormValidationError(errors, labels)
+        return values
+
+    async def validate_form_data(self, form_data: Any) -> dict[str, Any]:
+        """Validate a submitted options form. This is the default ``options_from_form``.
+
+        Form data arrives as a dict of lists of strings. A checkbox missing
+        from it is unchecked. On success the typed values are returned. On
+        failure the values and rules are kept for the next render of the form
+        and ``HTTPError(400)`` is raised with every problem in its message.
+        """
+        raw = _unpack_form_data(form_data)
+        if isinstance(raw, dict):
+            for field in self.form_fields:
+                if field.type == "checkbox":
+                    raw.setdefault(field.name, False)
+        return await self._validate_submission(raw)
+
+    async def options_from_query(self, query_data: Any) -> dict[str, Any]:
+        """Validate ``?opt-NAME=value`` query arguments of the spawn page.
+
+        JupyterHub 6.1 passes a dict of lists of strings, and its docstring
+        promises a dict of strings, so both are accepted. A missing key takes
+        the field's default, including for checkboxes. Fails as
+        :meth:`validate_form_data` does.
+        """
+        return await self._validate_submission(_unpack_form_data(query_data))
+
+    async def _validate_submission(self, raw: Any) -> dict[str, Any]:
+        await self.load_choices()
+        try:
+            values = self.validate_form_values(raw)
+        except FormValidationError as error:
+            # NOTE: JupyterHub 6.1 re-renders a rejected form POST with
+            # user.spawner, the default server's spawner. For a named server
+            # the page shows the error message above the form, but not this
+            # draft, which waits for the named server's next form instead.
+            self._form_draft = (self._draft_values(raw), error.errors)
+            raise _bad_request(error) from None
+
+        self._form_draft = None
+        return values
+
+    def _draft_values(self, raw: Any) -> dict[str, Any]:
+        if not isinstance(raw, Mapping):
+            return {}
+        draft = {}
+        for field in self.form_fields:
+            value = raw.get(field.name)
+            if isinstance(value, str):
+                draft[field.name] = value[:_MAX_DRAFT_CHARACTERS]
+            elif isinstance(value, (bool, int, float)):
+                draft[field.name] = value
+        return draft
+
+    async def apply_form_options(self, user_options: Any) -> None:
+        """Validate ``user_options`` and store the typed values. This is the default ``apply_user_options``.
+
+        JupyterHub calls this before ``start()`` for every spawn, from the
+        form, a query or the REST API. An empty dict means every default.
+        Raises ``HTTPError(400)`` naming each bad field and its rule. On
+        success it sets :attr:`form_values` and replaces ``user_options``,
+        also in the database, with the typed values, so that the next form
+        is filled from valid values.
+        """
+        await self.load_choices()
+        try:
+            values = self.validate_form_values(user_options)
+        except FormValidationError as error:
+            raise _bad_request(error) from None
+
+        self.form_values = dict(values)
+        self.user_options = dict(values)
+        if self.orm_spawner is not None:
+            self.orm_spawner.user_options = dict(values)
+        self._form_draft = None
+
+    async def render_options_form(self) -> str:
+        """Render the form HTML, or return "" (no form) when no fields are declared.
+
+        Each field shows its value from the last stored ``user_options``
+        where that value is still valid, else its default. After a rejected
+        form or query, this one render shows the values the user sent
+        instead, and the rule under each bad field.
+        """
+        if not self.form_fields:
+            return ""
+
+        choices = await self.load_choices()
+        values = self._stored_values()
+        errors = {}
+        draft, self._form_draft = self._form_draft, None
+        if draft is not None:
+            # A query may name only some fields, and the rest keep their values.
+            draft_values, errors = draft
+            values.update(draft_values)
+
+        fields = [
+            self._field_view(field, values.get(field.name), errors.get(field.name), choices)
+            for field in self.form_fields
+        ]
+        return _form_template().render(fields=fields)
+
+    def _stored_values(self) -> dict[str, Any]:
+        stored = getattr(self.orm_spawner, "user_options", None)
+        if not isinstance(stored, Mapping):
+            stored = {}
+
+        values = {}
+        for field in self.form_fields:
+            field_choices = self._choices_for(field)
+            try:
+                values[field.name] = field.check(stored.get(field.name), field_choices)
+            except FieldError as error:
+                if field.name in stored:
+                    # Expected after the site changes a field, so not a warning.
+                    self.log.debug(
+                        "Stored option %s of %s is no longer valid (%s), showing the default",
+                        field.name,
+                        self._log_name,
+                        error,
+                    )
+                values[field.name] = field.default_for(field_choices)
+        return values
+
+    def _field_view(
+        self,
+        field: FormField,
+        value: Any,
+        error: Optional[str],
+        choices: Mapping[str, Optional[list[Choice]]],
+    ) -> dict[str, Any]:
+        """Collect what the template needs to show one field."""
+        element_id = f"cylc-hub-option-{field.name}"
+        view = {
+            "type": field.type,
+            "name": field.name,
+            "id": element_id,
+            "label": field.label,
+            "help": field.help,
+            "help_id": f"{element_id}-help",
+            "error": error,
+            "error_id": f"{element_id}-error",
+            "required": field.required,
+            "text": _text_for_input(value),
+        }
+
+        if field.type == "choice":
+            field_choices = choices.get(field.name)
+            if field_choices is None and error is None:
+                error = "The choices could not be loaded. Reload the page, or ask the site administrator."
+                view["error"] = error
+            view["options"] = [
+                {"value": choice.value, "label": choice.label, "selected": choice.value == value}
+                for choice in field_choices or []
+            ]
+        elif field.type == "checkbox":
+            try:
+                view["checked"] = bool(field.check(value))
+            except FieldError:
+                view["checked"] = False
+        elif field.type == "text":
+            view["max_length"] = field.effective_max_length
+        else:
+            view["min"] = field.min
+            view["max"] = field.max
+            view["step"] = field.step
+            if field.step is None:
+                view["step"] = 1 if field.type == "integer" else "any"
+
+        described_by = [view["error_id"]] if error else []
+        if field.help:
+            described_by.append(view["help_id"])
+        view["described_by"] = " ".join(described_by)
+        return view

@@ -1,0 +1,124 @@
+"""cylc-local: start the Cylc UI Server on the hub host as the user's own OS account."""
+
+import os
+
+from jupyterhub import orm
+from jupyterhub.spawner import LocalProcessSpawner
+from traitlets import Unicode, default
+
+from cylc_hub.spawners.form import OptionsFormMixin
+from cylc_hub.spawners.ui_authorization import (
+    load_decisions,
+    render_config,
+    site_authorization,
+    write_config,
+)
+
+# Cylc workflow names: path segments of letters, digits, "_", "-" and ".", none starting with ".".
+WORKFLOW_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*"
+
+DEFAULT_FORM_FIELDS = [
+    {
+        "name": "workflow",
+        "type": "text",
+        "label": "Workflow to open first",
+        "help": "A workflow name such as demo or suite/run1; leave empty for the dashboard.",
+        "default": "",
+        "pattern": WORKFLOW_PATTERN,
+        "max_length": 100,
+    },
+    {
+        "name": "log_level",
+        "type": "choice",
+        "label": "UI server log level",
+        "help": "DEBUG writes more detail to the server's log.",
+        "default": "INFO",
+        "choices": [
+            {"value": "INFO", "label": "Info"},
+            {"value": "DEBUG", "label": "Debug"},
+        ],
+    },
+]
+
+
+class CylcLocalSpawner(OptionsFormMixin, LocalProcessSpawner):
+    """Start ``cylc hubapp`` as the user on the hub host, with the site's authorization.
+
+    Before each start the spawner writes a ``jupyter_server_config.py`` with
+    the policy's decisions for this owner into ``ui_authorization_root/USER``
+    and puts that directory first on the server's ``JUPYTER_CONFIG_PATH``.
+    """
+
+    policy_file = Unicode(
+        "",
+        help="""Path of the site policy (TOML) whose decisions the UI server enforces.
+
+        Use the same file as the cylc-access service. Empty: the UI server
+        grants nobody but its owner.
+        """,
+    ).tag(config=True)
+
+    ui_authorization_root = Unicode(
+        "/var/lib/cylc-hub/ui-authorization",
+        help="""Directory below which each user's UI server authorization is written.
+
+        Each user gets a subdirectory readable by root and that user's group only.
+        """,
+    ).tag(config=True)
+
+    @default("cmd")
+    def _default_cmd(self):
+        return ["cylc", "hubapp"]
+
+    @default("form_fields")
+    def _default_form_fields(self):
+        return DEFAULT_FORM_FIELDS
+
+    @property
+    def ui_authorization_dir(self):
+        return os.path.join(self.ui_authorization_root, self.user.name)
+
+    def viewer_names(self, policy):
+        """Return every user who may need an entry: hub users and the policy's group members."""
+        names = {name for (name,) in self.db.query(orm.User.name)}
+        for members in policy.groups.values():
+            names.update(members)
+        return names
+
+    def write_ui_authorization(self):
+        """Write the UI server's authorization for this owner; no policy grants nobody."""
+        owner = self.user.name
+        policy = load_decisions(self.policy_file, owner)
+        authorization = {}
+        if policy is not None:
+            authorization = site_authorization(policy, owner, self.viewer_names(policy))
+
+        path = write_config(self.ui_authorization_dir, owner, render_config(authorization))
+        viewers = sorted(authorization.get(owner, {}))
+        self.log.info("UI authorization for %s written to %s: viewers %s", owner, path, viewers)
+
+    def get_env(self):
+        env = super().get_env()
+        inherited = env.get("JUPYTER_CONFIG_PATH")
+        paths = [self.ui_authorization_dir] + ([inherited] if inherited else [])
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(paths)
+        return env
+
+    def get_args(self):
+        args = super().get_args()
+        log_level = self.form_values.get("log_level")
+        if log_level:
+            # A validated choice, passed as one argument with no shell in between.
+            args.append(f"--ServerApp.log_level={log_level}")
+        return args
+
+    async def start(self):
+        if not hasattr(self, "_configured_default_url"):
+            self._configured_default_url = self.default_url
+        workflow = self.form_values.get("workflow")
+        if workflow:
+            self.default_url = f"/cylc/#/workspace/~{self.user.name}/{workflow}"
+        else:
+            self.default_url = self._configured_default_url
+        self.write_ui_authorization()
+        return await super().start()

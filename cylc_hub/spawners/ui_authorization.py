@@ -1,0 +1,92 @@
+"""Hand the site policy's decisions to the Cylc UI server as its own configuration.
+
+cylc-uiserver 1.7 reads ``CylcUIServer.site_authorization`` from
+``jupyter_server_config.py`` files on ``JUPYTER_CONFIG_PATH``; a directory the
+spawner puts first on that path wins over the owner's
+``~/.cylc/uiserver/jupyter_config.py``. The same dicts given as command-line
+arguments do not work: the Cylc extension then fails to load while the hub
+still reports the server ready.
+
+Each viewer gets one entry whose ``default`` and ``limit`` are both the
+decided permissions, so Cylc's own order-dependent merging of site entries
+never comes into play.
+"""
+
+import json
+import logging
+import os
+import pwd
+
+from cylc_hub.policy import PolicyError, load_policy
+
+CONFIG_FILE_NAME = "jupyter_server_config.py"
+
+log = logging.getLogger(__name__)
+
+
+def site_authorization(policy, owner, viewers):
+    """Return Cylc's ``site_authorization`` dict for ``owner``'s server.
+
+    Only viewers with at least one permission appear: Cylc treats an empty
+    list as a configuration error, and a viewer without an entry gets nothing.
+    """
+    entries = {}
+    for viewer in sorted(set(viewers) - {owner}):
+        permissions = sorted(policy.decide(owner, viewer).permissions)
+        if permissions:
+            entries[viewer] = {"default": permissions, "limit": permissions}
+    return {owner: entries} if entries else {}
+
+
+def render_config(authorization):
+    """Return the text of a ``jupyter_server_config.py`` that sets the authorization.
+
+    JSON of strings, lists and dicts is also a valid Python literal, so no user
+    or group name can break out of the literal.
+    """
+    return (
+        "# Written by cylc-hub when this server started; changes are overwritten.\n"
+        f"c.CylcUIServer.site_authorization = {json.dumps(authorization, indent=1)}\n"
+        "c.CylcUIServer.user_authorization = {}\n"
+    )
+
+
+def write_config(directory, owner, text):
+    """Write the config file into ``directory``, readable by ``owner`` and root only.
+
+    When the hub runs as root the directory belongs to root with the owner's
+    group, so the owner can read but not change the file and nobody else can
+    learn who may view this owner's server.
+    """
+    os.makedirs(directory, mode=0o750, exist_ok=True)
+    path = os.path.join(directory, CONFIG_FILE_NAME)
+    temporary = path + ".tmp"
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "w") as file:
+        file.write(text)
+
+    if os.geteuid() == 0:
+        gid = pwd.getpwnam(owner).pw_gid
+        os.chown(directory, 0, gid)
+        os.chown(temporary, 0, gid)
+    os.chmod(directory, 0o750)
+    os.chmod(temporary, 0o640)
+    os.replace(temporary, path)
+    return path
+
+
+def load_decisions(policy_file, owner):
+    """Load the policy for a spawn; an invalid or missing file grants nobody (fail closed)."""
+    if not policy_file:
+        return None
+    try:
+        return load_policy(policy_file)
+    except PolicyError as error:
+        log.error(
+            "Policy file %s rejected while starting %s's server; nobody else gets "
+            "permissions in it until it restarts with a valid policy:\n%s",
+            policy_file,
+            owner,
+            error,
+        )
+        return None
+
