@@ -40,7 +40,9 @@ fi
 
 extras=cylc
 [ "$mode" = test ] && extras=cylc,test
-stamp="$venv/.cylc-hub-$extras-$(cat "$root/pyproject.toml" | sha1sum | cut -c1-12)"
+# The editable install points at this checkout: another checkout or another
+# pyproject.toml installs again.
+stamp="$venv/.cylc-hub-$extras-$( (echo "$root"; cat "$root/pyproject.toml") | sha1sum | cut -c1-12)"
 if [ ! -e "$stamp" ]; then
     echo "setup: installing cylc-hub[$extras] into $venv"
     "$venv/bin/pip" install -q -e "$root[$extras]"
