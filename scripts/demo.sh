@@ -27,8 +27,7 @@ stop_workflow() { "$root/scripts/workflow.sh" stop alice; }
 trap stop_workflow EXIT
 
 echo "demo: open http://127.0.0.1:8000 and log in as alice, bob, carol or dave"
-"$venv/bin/jupyterhub" -f "$root/jupyterhub_config.py" &
-hub=$!
-trap 'kill -TERM "$hub" 2>/dev/null || true' INT TERM
-wait "$hub" || true
-wait "$hub" 2>/dev/null || true
+# Ctrl-C reaches the hub, which shuts down its proxy, service and servers; this
+# script waits for that and then stops the workflow (the EXIT trap).
+trap ':' INT
+"$venv/bin/jupyterhub" -f "$root/jupyterhub_config.py" || true

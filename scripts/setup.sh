@@ -40,13 +40,14 @@ fi
 
 extras=cylc
 [ "$mode" = test ] && extras=cylc,test
-# The editable install points at this checkout: another checkout or another
-# pyproject.toml installs again.
-stamp="$venv/.cylc-hub-$extras-$( (echo "$root"; cat "$root/pyproject.toml") | sha1sum | cut -c1-12)"
-if [ ! -e "$stamp" ]; then
-    echo "setup: installing cylc-hub[$extras] into $venv"
+# The editable install points at one checkout: installing from another checkout,
+# or after pyproject.toml changed, installs again.
+stamp="$venv/.cylc-hub-install"
+wanted="$root $extras $(sha1sum < "$root/pyproject.toml" | cut -c1-12)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    echo "setup: installing cylc-hub[$extras] from $root into $venv"
     "$venv/bin/pip" install -q -e "$root[$extras]"
-    touch "$stamp"
+    echo "$wanted" > "$stamp"
 fi
 chmod -R a+rX "$(dirname "$venv")"
 

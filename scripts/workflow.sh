@@ -29,7 +29,8 @@ start)
     if as_user cylc ping demo >/dev/null 2>&1; then
         echo "workflow: demo already running as $user"
     else
-        as_user cylc play demo
+        # In its own session, so that Ctrl-C on the demo reaches the hub and not the scheduler.
+        as_user setsid cylc play demo
     fi
     ;;
 stop)

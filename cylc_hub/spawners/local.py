@@ -1,6 +1,7 @@
 """cylc-local: start the Cylc UI Server on the hub host as the user's own OS account."""
 
 import os
+import subprocess
 
 from jupyterhub import orm
 from jupyterhub.spawner import LocalProcessSpawner
@@ -65,6 +66,24 @@ class CylcLocalSpawner(OptionsFormMixin, LocalProcessSpawner):
         Each user gets a subdirectory readable by root and that user's group only.
         """,
     ).tag(config=True)
+
+    @default("popen_kwargs")
+    def _default_popen_kwargs(self):
+        # Without a terminal on stdin, jupyter_server stops on the hub's SIGINT at once
+        # instead of asking on the hub's terminal whether to shut down.
+        return {"stdin": subprocess.DEVNULL}
+
+    @default("interrupt_timeout")
+    def _default_interrupt_timeout(self):
+        # cylc-uiserver 1.7 handles SIGINT as a KeyboardInterrupt that leaves its
+        # workflow subscription threads running, so SIGTERM follows soon.
+        return 2
+
+    @default("term_timeout")
+    def _default_term_timeout(self):
+        # After SIGTERM the same threads can keep cylc-uiserver 1.7 alive for about
+        # 30 s until a workflow sends an update; the server keeps no state, so KILL is safe.
+        return 5
 
     @default("cmd")
     def _default_cmd(self):
