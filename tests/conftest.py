@@ -3,6 +3,7 @@
 import os
 import secrets
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -18,21 +19,33 @@ def pytest_collection_modifyitems(config, items):
         )
 
 
+PASSWORD_FILE = Path("/var/lib/cylc-hub/test-password")
+
+
 @pytest.fixture(scope="session")
 def password():
-    """The password of every test user, new for each test session."""
-    value = secrets.token_urlsafe(16)
+    """The password of every test user: made once per machine, so test sessions can overlap."""
+    PASSWORD_FILE.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = PASSWORD_FILE.read_text().strip()
+    else:
+        value = secrets.token_urlsafe(16)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(value)
     subprocess.run([str(ROOT / "scripts" / "users.sh"), value, *USERS], check=True)
     return value
 
 
 @pytest.fixture(scope="session")
 def alice_workflow(password):
-    """alice's demo workflow, installed and running for the whole session."""
+    """alice's demo workflow, running for the whole session; stopped only if this session played it."""
     script = str(ROOT / "scripts" / "workflow.sh")
-    subprocess.run([script, "start", "alice"], check=True, capture_output=True)
+    started = subprocess.run([script, "start", "alice"], check=True, capture_output=True, text=True)
     yield "demo"
-    subprocess.run([script, "stop", "alice"], check=False, capture_output=True)
+    if "already running" not in started.stdout:
+        subprocess.run([script, "stop", "alice"], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="session")

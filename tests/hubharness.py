@@ -131,8 +131,18 @@ class Hub:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
 
-def start_hub(password, policy_source=ROOT / "demo" / "policy.toml"):
-    """Start the hub from ``jupyterhub_config.py`` on free loopback ports; wait until it answers."""
+def start_hub(
+    password,
+    policy_source=ROOT / "demo" / "policy.toml",
+    config=ROOT / "jupyterhub_config.py",
+    extra_env=None,
+):
+    """Start the hub from ``config`` on free loopback ports; wait until it answers.
+
+    ``config`` defaults to the repository's ``jupyterhub_config.py``; a test
+    config may load it with ``load_subconfig`` and change what it needs.
+    ``extra_env`` adds environment variables for the hub and what it starts.
+    """
     state_dir = Path(tempfile.mkdtemp(prefix="cylc-hub-test-"))
     policy_path = state_dir / "policy.toml"
     shutil.copy(policy_source, policy_path)
@@ -151,11 +161,12 @@ def start_hub(password, policy_source=ROOT / "demo" / "policy.toml"):
         CYLC_HUB_API_PORT=str(free_port()),
         CYLC_HUB_PROXY_API_PORT=str(free_port()),
         CYLC_HUB_SERVICE_PORT=str(free_port()),
+        **(extra_env or {}),
     )
     log_path = state_dir / "hub.log"
     with open(log_path, "w") as log_file:
         process = subprocess.Popen(
-            [str(VENV / "bin" / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")],
+            [str(VENV / "bin" / "jupyterhub"), "-f", str(config)],
             cwd=state_dir,
             env=env,
             stdout=log_file,
