@@ -137,7 +137,7 @@ def start_hub(
     config=ROOT / "jupyterhub_config.py",
     extra_env=None,
 ):
-    """Start the hub from ``config`` on free loopback ports; wait until it answers.
+    """Start the hub from ``config`` on free loopback ports; wait until its API responds.
 
     ``config`` defaults to the repository's ``jupyterhub_config.py``; a test
     config may load it with ``load_subconfig`` and change what it needs.
@@ -209,5 +209,5 @@ def stop_hub(hub, timeout=60):
 
 
 def workflow_names_in(text):
-    """Return the workflow names that a Cylc GraphQL ``workflows`` answer lists."""
+    """Return the workflow names listed in a Cylc GraphQL ``workflows`` response."""
     return re.findall(r'"name":\s*"([^"]+)"', text)

@@ -4,7 +4,7 @@ from typing import NamedTuple, Protocol
 
 
 class CommandResult(NamedTuple):
-    """What one finished command returned; output is decoded as UTF-8 with replacement."""
+    """Result of one finished command; output is decoded as UTF-8 with replacement."""
 
     exit_status: int
     stdout: str
@@ -14,7 +14,7 @@ class CommandResult(NamedTuple):
 class CommandError(Exception):
     """A command could not be run at all: host unreachable, authentication failed, timed out.
 
-    ``user_message`` is short and says what to do; ``str(error)`` carries the
+    ``user_message`` is short and tells the user what to do; ``str(error)`` carries the
     detail for the hub log. A command that ran and exited non-zero is not an
     error of the transport: it returns a ``CommandResult``.
     """
