@@ -1,0 +1,604 @@
+"""cylc-ssh: start the Cylc UI Server on a login node over SSH, as the user's own account.
+
+The spawner connects with asyncssh through the shared connection pool of
+:mod:`cylc_hub.spawners.transport.ssh`, so starting, polling and stopping
+use channels of one connection per (host, user, key). The launcher of
+:mod:`cylc_hub.spawners.launcher` receives the hub token, the OAuth secret
+and the UI authorization on standard input, never in a command line or a
+file that others can read, and starts the server in its own process group.
+"""
+
+import asyncio
+import json
+import os
+import random
+import shlex
+import time
+from importlib import resources
+
+from jupyterhub import orm
+from jupyterhub.spawner import Spawner
+from sqlalchemy.orm import object_session
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from traitlets import Bool, Callable, Dict, Enum, Float, Integer, List, Unicode, Union, default
+
+from cylc_hub.spawners.form import OptionsFormMixin
+from cylc_hub.spawners.launcher import BOOTSTRAP, LOG_NAME
+from cylc_hub.spawners.local import DEFAULT_FORM_FIELDS
+from cylc_hub.spawners.transport import CommandError
+from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
+from cylc_hub.spawners.ui_authorization import (
+    CONFIG_FILE_NAME,
+    load_decisions,
+    render_config,
+    site_authorization,
+)
+
+# Form value of the host field that lets the spawner choose by host_selection.
+ANY_HOST = "any"
+
+# Seconds between checks while the server starts; doubled up to the maximum.
+READY_CHECK_INTERVAL = 0.5
+READY_CHECK_MAX_INTERVAL = 3.0
+
+# Lines of the remote log shown to the user when the server exits while starting.
+LOG_TAIL_LINES = 15
+
+# Host name -> (time.monotonic() when read, load); shared by the spawners of the hub.
+_load_cache = {}
+
+
+class SSHSpawnError(Exception):
+    """A failed spawn: ``str()`` is the detail for the log, ``jupyterhub_message`` the page's text."""
+
+    def __init__(self, detail, user_message):
+        super().__init__(detail)
+        self.jupyterhub_message = user_message
+
+
+def split_host(entry, default_port):
+    """Return ``(host, port)`` for a ``remote_hosts`` entry ``host`` or ``host:port``."""
+    host, separator, port = entry.rpartition(":")
+    if separator and port.isdigit() and host and ":" not in host:
+        return host, int(port)
+    return entry, default_port
+
+
+async def host_choices(spawner):
+    """Return the host field's choices: the spawner's pick first, then each configured host."""
+    hosts = await spawner.configured_hosts()
+    label = {"least-loaded": "Least loaded host", "random": "Any host", "first": "First host that answers"}
+    return [{"value": ANY_HOST, "label": label[spawner.host_selection]}] + hosts
+
+
+class CylcSSHSpawner(OptionsFormMixin, Spawner):
+    """Start ``cylc hubapp`` on a remote host over SSH and manage it through a pooled connection."""
+
+    remote_hosts = Union(
+        [List(Unicode()), Callable()],
+        default_value=[],
+        help="""Hosts that may run UI servers, as ``host`` or ``host:port`` strings.
+
+        Or a callable taking the spawner and returning such a list (it may be
+        async), to give each user their own hosts. Users choose among them in
+        the options form's ``host`` field, or leave the choice to
+        ``host_selection``.
+        """,
+    ).tag(config=True)
+
+    host_selection = Enum(
+        ["least-loaded", "random", "first"],
+        default_value="least-loaded",
+        help="""How the spawner picks a host when the user does not choose one.
+
+        ``least-loaded`` reads each host's load with ``load_command`` (cached
+        for ``load_cache_seconds``), ``random`` shuffles, ``first`` keeps the
+        configured order. A host that cannot be reached is logged and skipped.
+        """,
+    ).tag(config=True)
+
+    load_command = List(
+        Unicode(),
+        default_value=["cat", "/proc/loadavg"],
+        help="""Command whose output starts with the host's load as a number.
+
+        Runs on the pooled connection as the user. The default reads the
+        one-minute load average of Linux.
+        """,
+    ).tag(config=True)
+
+    load_cache_seconds = Float(
+        30.0,
+        min=0,
+        help="Seconds for which a host's load, once read, is used for every user's choice.",
+    ).tag(config=True)
+
+    ssh_port = Integer(
+        22, min=1, max=65535, help="SSH port of hosts given without ``:port`` in ``remote_hosts``."
+    ).tag(config=True)
+
+    ssh_keyfile = Unicode(
+        "",
+        help="""Private key file with which the hub logs in as the user, as a template.
+
+        ``{username}`` becomes the user's name and a leading ``~`` the user's
+        home directory on the hub host, as in ``~/.ssh/id_cylc_hub`` or
+        ``/etc/cylc-hub/keys/{username}``. Empty: the hub account's default
+        keys (``~/.ssh/id_*`` of the account running the hub). An OpenSSH
+        certificate next to the key as ``KEY-cert.pub`` is used too.
+        """,
+    ).tag(config=True)
+
+    ssh_keyfiles_by_host = Dict(
+        key_trait=Unicode(),
+        value_trait=Unicode(),
+        help="""Key file templates per host name, used in place of ``ssh_keyfile`` for those hosts.""",
+    ).tag(config=True)
+
+    ssh_certificate = Unicode(
+        "",
+        help="""OpenSSH certificate file for the key, as a template like ``ssh_keyfile``.
+
+        Empty: ``KEY-cert.pub`` when that file exists, else no certificate.
+        """,
+    ).tag(config=True)
+
+    known_hosts = Unicode(
+        "",
+        help="""known_hosts file against which each host's SSH key is verified.
+
+        Empty: ``~/.ssh/known_hosts`` and ``/etc/ssh/ssh_known_hosts`` of the
+        account running the hub. Checking cannot be turned off: a host with an
+        unknown or changed key is refused with a message naming the host.
+        """,
+    ).tag(config=True)
+
+    connect_timeout = Float(
+        10.0, min=0.1, help="Seconds to wait for an SSH connection to a host before trying the next."
+    ).tag(config=True)
+
+    command_timeout = Float(
+        30.0, min=0.1, help="Seconds to wait for one remote command (launch, poll, stop, load)."
+    ).tag(config=True)
+
+    prologue = Unicode(
+        "",
+        help="""Shell lines run on the remote host before the server starts, as in ``module load cylc``.
+
+        Runs in the user's login shell of the SSH session; no secret is in its
+        environment yet. Site text only: never build it from form values.
+        """,
+    ).tag(config=True)
+
+    remote_python = Unicode(
+        "python3",
+        help="Python 3 interpreter on the remote host that runs the small launcher (standard library only).",
+    ).tag(config=True)
+
+    remote_ip = Unicode(
+        "",
+        help="""Address on which the remote server listens.
+
+        Empty: ``127.0.0.1`` with ``tunnel``, else the host's name from
+        ``remote_hosts``, which the proxy then connects to.
+        """,
+    ).tag(config=True)
+
+    remote_state_dir = Unicode(
+        "~/.cylc/hub",
+        help="""Directory on the remote host, below which each server keeps its log and authorization.
+
+        Each server gets the subdirectory ``SERVER_NAME`` (``default`` for the
+        default server), readable by the user only; its log is ``uiserver.log``.
+        """,
+    ).tag(config=True)
+
+    tunnel = Bool(
+        False,
+        help="""Forward a port on the hub host to the remote server, for proxies that cannot reach the hosts.
+
+        The tunnel runs over the pooled SSH connection and is rebuilt when the
+        hub restarts or the connection is reopened.
+        """,
+    ).tag(config=True)
+
+    poll_failure_limit = Integer(
+        3,
+        min=1,
+        help="""Consecutive failed polls (host not answering) after which the server counts as stopped.
+
+        Until then its state is unknown and the hub keeps it.
+        """,
+    ).tag(config=True)
+
+    stop_grace_seconds = Float(
+        5.0,
+        min=0,
+        help="Seconds between SIGTERM and SIGKILL to the server's process group when it stops.",
+    ).tag(config=True)
+
+    policy_file = Unicode(
+        "",
+        help="""Path of the site policy (TOML) whose decisions the UI server enforces.
+
+        Use the same file as the cylc-access service. Empty: the UI server
+        grants nobody but its owner.
+        """,
+    ).tag(config=True)
+
+    @default("cmd")
+    def _default_cmd(self):
+        return ["cylc", "hubapp"]
+
+    @default("env_keep")
+    def _default_env_keep(self):
+        # The hub host's PATH and the like are wrong on another host; the login
+        # environment of the SSH session and the prologue provide them.
+        return []
+
+    @default("form_fields")
+    def _default_form_fields(self):
+        host = {
+            "name": "host",
+            "type": "choice",
+            "label": "Host",
+            "help": "The login node on which your Cylc UI server runs.",
+            "default": ANY_HOST,
+            "choices": host_choices,
+        }
+        return [host] + DEFAULT_FORM_FIELDS
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.clear_state()
+        self._progress_events = []
+        self._listener = None
+        self._listener_generation = None
+
+    # --- state ---------------------------------------------------------
+
+    def load_state(self, state):
+        super().load_state(state)
+        for key in ("host", "ssh_port", "pid", "remote_ip", "remote_port", "tunnel_port"):
+            if key in state:
+                setattr(self, key, state[key])
+
+    def get_state(self):
+        state = super().get_state()
+        if self.pid:
+            state.update(
+                host=self.host,
+                ssh_port=self.ssh_port_in_use,
+                pid=self.pid,
+                remote_ip=self.remote_ip_in_use,
+                remote_port=self.remote_port,
+                tunnel_port=self.tunnel_port,
+            )
+        return state
+
+    def clear_state(self):
+        super().clear_state()
+        self.host = None
+        self.ssh_port_in_use = None
+        self.pid = 0
+        self.remote_ip_in_use = None
+        self.remote_port = None
+        self.tunnel_port = None
+        self._poll_failures = 0
+
+    # --- connections ---------------------------------------------------
+
+    async def configured_hosts(self):
+        hosts = self.remote_hosts
+        if callable(hosts):
+            hosts = hosts(self)
+            if asyncio.iscoroutine(hosts) or isinstance(hosts, asyncio.Future):
+                hosts = await hosts
+        return [str(host) for host in hosts]
+
+    def _expand_template(self, template):
+        path = template.format(username=self.user.name)
+        if path.startswith("~/") or path == "~":
+            path = f"~{self.user.name}" + path[1:]
+        return os.path.expanduser(path)
+
+    def transport_for(self, host, port):
+        """Return the pooled transport that reaches ``host:port`` as this user."""
+        key_template = self.ssh_keyfiles_by_host.get(host, self.ssh_keyfile)
+        target = SSHTarget(
+            host=host,
+            port=port,
+            username=self.user.name,
+            client_key=self._expand_template(key_template) if key_template else "",
+            certificate=self._expand_template(self.ssh_certificate) if self.ssh_certificate else "",
+            known_hosts=os.path.expanduser(self.known_hosts) if self.known_hosts else "",
+        )
+        return shared_pool.get(target, connect_timeout=self.connect_timeout)
+
+    def _transport(self):
+        return self.transport_for(self.host, self.ssh_port_in_use)
+
+    async def host_load(self, host, port):
+        """Return the host's load (cached), or None when it cannot be read."""
+        cached = _load_cache.get((host, port))
+        if cached and time.monotonic() - cached[0] < self.load_cache_seconds:
+            return cached[1]
+
+        result = await self.transport_for(host, port).run(self.load_command, timeout=self.command_timeout)
+        try:
+            load = float(result.stdout.split()[0])
+        except (IndexError, ValueError):
+            self.log.warning("Load of %s unreadable from %r for %s", host, result.stdout[:80], self._log_name)
+            load = None
+        _load_cache[(host, port)] = (time.monotonic(), load)
+        return load
+
+    async def candidate_hosts(self):
+        """Return ``(host, port)`` pairs in the order to try them."""
+        chosen = self.form_values.get("host", ANY_HOST)
+        hosts = [split_host(entry, self.ssh_port) for entry in await self.configured_hosts()]
+        if not hosts:
+            raise SSHSpawnError("remote_hosts is empty", "No host is configured for Cylc UI servers. Ask the site administrator.")
+        if chosen != ANY_HOST:
+            return [split_host(chosen, self.ssh_port)]
+        if self.host_selection == "random":
+            return random.sample(hosts, len(hosts))
+        if self.host_selection == "first":
+            return hosts
+
+        loads = await asyncio.gather(*(self.host_load(*host) for host in hosts), return_exceptions=True)
+        ranked = []
+        for (host, port), load in zip(hosts, loads):
+            if isinstance(load, CommandError):
+                self.log.warning("Skipping %s:%s for %s: %s", host, port, self._log_name, load)
+                continue
+            if isinstance(load, BaseException):
+                raise load
+            ranked.append((float("inf") if load is None else load, host, port))
+        # Unreachable hosts stay last, so that their error reaches the user if all fail.
+        reachable = [(host, port) for _, host, port in sorted(ranked)]
+        return reachable + [host for host in hosts if host not in reachable]
+
+    # --- start ---------------------------------------------------------
+
+    def _emit(self, progress, message):
+        self._progress_events.append({"progress": progress, "message": message})
+
+    async def progress(self):
+        sent = 0
+        while True:
+            while sent < len(self._progress_events):
+                yield self._progress_events[sent]
+                sent += 1
+            if not self._spawn_pending:
+                return
+            await asyncio.sleep(0.5)
+
+    def _ui_authorization(self):
+        owner = self.user.name
+        policy = load_decisions(self.policy_file, owner)
+        authorization = {}
+        if policy is not None:
+            # Spawner.db is deprecated; the spawner's own row knows its session.
+            viewers = {name for (name,) in object_session(self.orm_spawner).query(orm.User.name)}
+            for members in policy.groups.values():
+                viewers.update(members)
+            authorization = site_authorization(policy, owner, viewers)
+        self.log.info("UI authorization for %s: viewers %s", self._log_name, sorted(authorization.get(owner, {})))
+        return render_config(authorization)
+
+    def get_args(self):
+        args = super().get_args()
+        log_level = self.form_values.get("log_level")
+        if log_level:
+            args.append(f"--ServerApp.log_level={log_level}")
+        return args
+
+    def _launch_command(self):
+        """Return the remote shell text: the prologue, then the launcher reading from stdin."""
+        launcher = shlex.join([self.remote_python, "-c", BOOTSTRAP])
+        return f"{self.prologue}\nexec {launcher}" if self.prologue.strip() else f"exec {launcher}"
+
+    def _launch_request(self, ip):
+        server_dir = self.name or "default"
+        workflow = self.form_values.get("workflow")
+        if workflow:
+            self.default_url = f"/cylc/#/workspace/~{self.user.name}/{workflow}"
+        return {
+            "argv": self.cmd + self.get_args(),
+            "env": self.get_env(),
+            "ip": ip,
+            "state_dir": f"{self.remote_state_dir.rstrip('/')}/{server_dir}",
+            "files": {CONFIG_FILE_NAME: self._ui_authorization()},
+            "service_path": self.server.base_url if self.server else "/",
+        }
+
+    async def _connect_first(self, hosts):
+        """Connect to the first host that answers and return ``(host, port, transport)``."""
+        last_error = None
+        for host, port in hosts:
+            self._emit(10, f"Connecting to {host} over SSH")
+            transport = self.transport_for(host, port)
+            try:
+                await transport.connect()
+                return host, port, transport
+            except CommandError as error:
+                self.log.warning("Host %s:%s skipped for %s: %s", host, port, self._log_name, error)
+                last_error = error
+        raise SSHSpawnError(str(last_error), last_error.user_message)
+
+    async def start(self):
+        try:
+            return await self._start()
+        except CommandError as error:
+            raise SSHSpawnError(str(error), error.user_message) from error
+
+    async def _start(self):
+        self._progress_events = []
+        deadline = time.monotonic() + max(self.start_timeout - 10, self.start_timeout * 0.8)
+        host, port, transport = await self._connect_first(await self.candidate_hosts())
+
+        self._emit(30, f"Starting the Cylc UI server on {host}")
+        ip = self.remote_ip or ("127.0.0.1" if self.tunnel else host)
+        request = self._launch_request(ip)
+        command = self._launch_command()
+        self.log.debug("Launching %s on %s: %s (request keys %s)", self._log_name, host, command, sorted(request))
+        stdin = json.dumps(_launcher_source()) + "\n" + json.dumps(request) + "\n"
+        reply = await self._run_launcher(transport, host, command, stdin)
+
+        self.host, self.ssh_port_in_use = host, port
+        self.pid, self.remote_port, self.remote_ip_in_use = reply["pid"], reply["port"], ip
+        self.log.info("%s started on %s: pid %s, port %s", self._log_name, host, self.pid, self.remote_port)
+
+        if self.tunnel:
+            await self._open_tunnel()
+        self._emit(60, "Waiting for the Cylc UI server to answer")
+        url_host, url_port = self._connect_address()
+        await self._wait_until_ready(transport, url_host, url_port, deadline)
+        return url_host, url_port
+
+    async def _run_launcher(self, transport, host, command, stdin):
+        result = await transport.run_script(command, input=stdin, timeout=self.command_timeout)
+        stdout = result.stdout
+        lines = stdout.strip().splitlines()
+        try:
+            reply = json.loads(lines[-1]) if lines else {}
+        except ValueError:
+            reply = {}
+        if "pid" in reply and "port" in reply:
+            return reply
+
+        stderr = result.stderr.strip()
+        self.log.error(
+            "Launcher for %s on %s exited with %s: stdout %r stderr %r", self._log_name, host, result.exit_status, stdout[-500:], stderr[-500:]
+        )
+        if reply.get("error") in ("not-found", "not-executable"):
+            raise SSHSpawnError(reply.get("detail"), f"The command {self.cmd[0]!r} was not found on {host}. Ask the site administrator to install Cylc there or fix the prologue.")
+        if result.exit_status == 127:
+            raise SSHSpawnError(stderr, f"{self.remote_python!r} was not found on {host}. Ask the site administrator to check the prologue or remote_python.")
+        raise SSHSpawnError(
+            f"launcher exit status {result.exit_status}: {stderr[-500:]}",
+            f"Starting the server on {host} failed: {stderr.splitlines()[-1] if stderr else 'no output'}. Ask the site administrator.",
+        )
+
+    def _connect_address(self):
+        if self.tunnel:
+            return "127.0.0.1", self.tunnel_port
+        return self.remote_ip_in_use, self.remote_port
+
+    async def _open_tunnel(self):
+        transport = self._transport()
+        try:
+            listener = await transport.forward_local_port(self.remote_ip_in_use, self.remote_port, self.tunnel_port or 0)
+        except CommandError:
+            if not self.tunnel_port:
+                raise
+            # The old local port is taken: take any, and get_url() tells the hub.
+            listener = await transport.forward_local_port(self.remote_ip_in_use, self.remote_port)
+        self._listener, self._listener_generation = listener, transport.generation
+        self.tunnel_port = listener.get_port()
+        self.log.info("Tunnel for %s: 127.0.0.1:%s -> %s:%s", self._log_name, self.tunnel_port, self.host, self.remote_port)
+
+    async def _wait_until_ready(self, transport, host, port, deadline):
+        url = f"http://{host}:{port}{self.server.base_url if self.server else '/'}api"
+        client = AsyncHTTPClient()
+        interval = READY_CHECK_INTERVAL
+        while True:
+            if await _answers(client, url):
+                return
+            if not await self._process_alive(transport):
+                tail = await self._log_tail(transport)
+                self._forget_server()
+                raise SSHSpawnError(
+                    f"server exited while starting on {self.host}; log tail:\n{tail}",
+                    f"The Cylc UI server on {self.host} exited while starting. The end of its log:\n{tail}",
+                )
+            if time.monotonic() > deadline:
+                tail = await self._log_tail(transport)
+                await self.stop()
+                raise SSHSpawnError(
+                    f"server did not answer before the start timeout; log tail:\n{tail}",
+                    f"The Cylc UI server on {self.host or host} did not answer in {self.start_timeout} s. Try again, or ask the site administrator.",
+                )
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+            interval = min(interval * 2, READY_CHECK_MAX_INTERVAL)
+
+    async def _process_alive(self, transport):
+        result = await transport.run(["kill", "-0", "--", f"-{int(self.pid)}"], timeout=self.command_timeout)
+        return result.exit_status == 0
+
+    async def _log_tail(self, transport):
+        path = f"{self.remote_state_dir.rstrip('/')}/{self.name or 'default'}/{LOG_NAME}"
+        # "~" must stay unquoted for the remote shell to expand it.
+        if path.startswith("~/"):
+            quoted = "~/" + shlex.quote(path[2:])
+        else:
+            quoted = shlex.quote(path)
+        result = await transport.run_script(f"tail -n {LOG_TAIL_LINES} {quoted}", timeout=self.command_timeout)
+        return result.stdout.strip() or "(the log is empty)"
+
+    def _forget_server(self):
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        self.clear_state()
+
+    # --- poll, get_url and stop ----------------------------------------
+
+    async def poll(self):
+        if not self.pid or not self.host:
+            return 0
+        transport = self._transport()
+        try:
+            alive = await self._process_alive(transport)
+            if alive and self.tunnel_port and self._listener_generation != transport.generation:
+                await self._open_tunnel()
+        except CommandError as error:
+            self._poll_failures += 1
+            if self._poll_failures >= self.poll_failure_limit:
+                self.log.error("Polling %s failed %s times, counting it as stopped: %s", self._log_name, self._poll_failures, error)
+                return 1
+            self.log.warning("Polling %s failed (%s of %s), state unknown: %s", self._log_name, self._poll_failures, self.poll_failure_limit, error)
+            return None
+        self._poll_failures = 0
+        return None if alive else 1
+
+    async def get_url(self):
+        if self.tunnel_port and self.server:
+            return f"http://127.0.0.1:{self.tunnel_port}{self.server.base_url}"
+        return await super().get_url()
+
+    async def stop(self, now=False):
+        if not self.pid or not self.host:
+            self._forget_server()
+            return
+        pgid = int(self.pid)
+        grace = 0 if now else self.stop_grace_seconds
+        script = (
+            f"kill -TERM -- -{pgid} 2>/dev/null || exit 0\n"
+            f"end=$(( $(date +%s) + {int(grace + 0.999)} ))\n"
+            f'while [ "$(date +%s)" -lt "$end" ]; do kill -0 -- -{pgid} 2>/dev/null || exit 0; sleep 0.2; done\n'
+            f"kill -KILL -- -{pgid} 2>/dev/null\nexit 0\n"
+        )
+        try:
+            result = await self._transport().run(["sh", "-c", script], timeout=self.command_timeout + grace)
+            self.log.info(
+                "%s stopped on %s (process group %s, exit status %s %s)",
+                self._log_name, self.host, pgid, result.exit_status, result.stderr.strip()[-200:],
+            )
+        except CommandError as error:
+            self.log.error("Stopping %s on %s failed; process group %s may still run: %s", self._log_name, self.host, pgid, error)
+        self._forget_server()
+
+
+async def _answers(client, url):
+    """Return whether an HTTP server answers at ``url``, with any status."""
+    try:
+        response = await client.fetch(HTTPRequest(url, request_timeout=5), raise_error=False)
+    except (OSError, HTTPClientError):
+        return False
+    return response.code != 599
+
+
+def _launcher_source():
+    return resources.files("cylc_hub.spawners").joinpath("launcher.py").read_text()
