@@ -56,7 +56,16 @@ c.JupyterHub.services = [
     {
         "name": "cylc-access",
         "url": f"http://127.0.0.1:{service_port}",
-        "command": [sys.executable, "-m", "cylc_hub.services.access", f"--policy={policy_file}"],
+        "command": [
+            sys.executable,
+            "-m",
+            "cylc_hub.services.access",
+            f"--policy={policy_file}",
+            # Owners' grants; any SQLAlchemy URL works, such as postgresql://...
+            f"--grants-db-url=sqlite:///{os.path.join(state_dir, 'cylc-access-grants.sqlite')}",
+            # Seconds between sweeps that revoke shares made outside the policy.
+            f"--sweep-interval={os.environ.get('CYLC_HUB_SWEEP_INTERVAL', '60')}",
+        ],
         "oauth_no_confirm": True,
         "display": True,
     }

@@ -12,6 +12,8 @@ from tornado import web
 from traitlets import Float, Integer, Unicode, default
 from traitlets.config import Application
 
+from cylc_hub.services.access.grant_handlers import GrantsAPIHandler, GrantsPageHandler
+from cylc_hub.services.access.grants_store import GrantStore
 from cylc_hub.services.access.handlers import (
     ListPageHandler,
     PermissionsAPIHandler,
@@ -34,6 +36,7 @@ class CylcAccessService(Application):
         "policy": "CylcAccessService.policy_file",
         "sweep-interval": "CylcAccessService.sweep_interval",
         "config": "CylcAccessService.config_file",
+        "grants-db-url": "CylcAccessService.grants_db_url",
     }
 
     config_file = Unicode("", help="Path of a Python traitlets config file to load.").tag(
@@ -67,6 +70,22 @@ class CylcAccessService(Application):
         "cylc/", help="Path of the Cylc UI below a user's server URL, for the list's links."
     ).tag(config=True)
 
+    grants_db_url = Unicode(
+        "sqlite:///cylc-access-grants.sqlite",
+        help="""SQLAlchemy database URL of the owners' grants.
+
+        The default is a SQLite file in the service's working directory; any
+        SQLAlchemy URL works, such as ``postgresql://cylc@db/cylc_access``.
+        The table ``cylc_access_grants`` is created when missing.
+        """,
+    ).tag(config=True)
+
+    grant_expiry_interval = Float(
+        1,
+        min=0.1,
+        help="Seconds between two checks for grants that have passed their end.",
+    ).tag(config=True)
+
     service_url = Unicode(
         help="URL the service listens on. Default: $JUPYTERHUB_SERVICE_URL, set by the hub."
     ).tag(config=True)
@@ -97,8 +116,13 @@ class CylcAccessService(Application):
         hub_auth = HubOAuth.instance(cache_max_age=60)
         hub_client = HubClient(hub_auth.api_url, hub_auth.api_token, log=self.log)
         self.policy_store = PolicyStore(self.policy_file, log=self.log)
+        self.grant_store = GrantStore(self.grants_db_url, log=self.log)
         self.reconciler = Reconciler(
-            hub_client, self.policy_store, concurrency=self.hub_concurrency, log=self.log
+            hub_client,
+            self.policy_store,
+            grant_store=self.grant_store,
+            concurrency=self.hub_concurrency,
+            log=self.log,
         )
 
         hub_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/") + "hub/"
@@ -106,6 +130,8 @@ class CylcAccessService(Application):
             "hub_auth": hub_auth,
             "reconciler": self.reconciler,
             "policy_store": self.policy_store,
+            "grant_store": self.grant_store,
+            "service_log": self.log,
             "hub_prefix": hub_prefix,
             "users_prefix": os.environ.get("JUPYTERHUB_BASE_URL", "/") + "user/",
             "service_prefix": prefix,
@@ -121,6 +147,9 @@ class CylcAccessService(Application):
             (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
             (url_path_join(prefix, "api/viewable"), ViewableAPIHandler),
             (url_path_join(prefix, r"api/permissions/([^/]+)"), PermissionsAPIHandler),
+            (url_path_join(prefix, "grants"), GrantsPageHandler),
+            (url_path_join(prefix, r"api/grants/([^/]+)"), GrantsAPIHandler),
+            (url_path_join(prefix, r"api/grants/([^/]+)/([^/]+)"), GrantsAPIHandler),
         ]
         return web.Application(handlers, **settings)
 
@@ -130,6 +159,15 @@ class CylcAccessService(Application):
             if self.policy_store.reload_if_changed():
                 asyncio.ensure_future(self.reconciler.sweep())
             await asyncio.sleep(self.policy_check_interval)
+
+    async def expire_grants_forever(self):
+        """Revoke grants as they pass their end, without waiting for the next sweep."""
+        while True:
+            try:
+                await self.reconciler.expire_and_reconcile()
+            except Exception:
+                self.log.exception("Expiring grants failed; retrying in %s s", self.grant_expiry_interval)
+            await asyncio.sleep(self.grant_expiry_interval)
 
     async def sweep_forever(self):
         """Run the periodic sweep; an error in one sweep is logged and the next one runs."""
@@ -147,7 +185,11 @@ class CylcAccessService(Application):
         self.log.info("cylc-access listening on %s, policy %s", self.service_url, self.policy_file)
 
         self.policy_store.reload_if_changed()
-        tasks = [asyncio.ensure_future(self.watch_policy()), asyncio.ensure_future(self.sweep_forever())]
+        tasks = [
+            asyncio.ensure_future(self.watch_policy()),
+            asyncio.ensure_future(self.sweep_forever()),
+            asyncio.ensure_future(self.expire_grants_forever()),
+        ]
 
         # The hub stops a managed service with SIGINT or SIGTERM: finish cleanly on either.
         stopping = asyncio.Event()

@@ -109,7 +109,7 @@ class PermissionsAPIHandler(APIHandler):
         if not (is_owner or requester.get("admin")):
             raise web.HTTPError(403, "Only the owner, the owner's servers and admins may ask")
 
-        decision = self.settings["policy_store"].policy.decide(owner, viewer)
+        decision = self.reconciler.decide(owner, viewer)
         self.set_header("Content-Type", "application/json")
         self.finish(
             json.dumps(
