@@ -114,3 +114,34 @@ c.JupyterHub.load_roles = [
 # The UI servers on login nodes over SSH (cylc-ssh) or as batch jobs
 # (cylc-slurm, cylc-pbs) replace "cylc-local" as the spawner_class when
 # those spawners are installed.
+
+# --- Slurm and PBS (commented) ---------------------------------------------
+#
+# Each UI server runs as a batch job submitted as the user. The job reports
+# the port its server bound to a hub API handler, which must be added:
+#
+#   from cylc_hub.spawners.batch_api import port_handlers
+#   c.JupyterHub.extra_handlers = port_handlers()
+#   c.JupyterHub.spawner_class = "cylc-slurm"        # or "cylc-pbs"
+#   c.JupyterHub.cleanup_servers = False             # jobs outlive a hub restart
+#   c.CylcBatchSpawner.policy_file = policy_file
+#   c.CylcSlurmSpawner.partitions = ["interactive", "debug"]  # form choices
+#   c.CylcSlurmSpawner.cluster = ""                  # multi-cluster sites: the cluster
+#   c.CylcPBSSpawner.queues = ["workq"]
+#   c.CylcBatchSpawner.batch_poll_interval = 10      # one squeue/qstat per interval for all jobs
+#   c.CylcBatchSpawner.node_address = "{node}.ib.example.org"  # how the hub reaches a node
+#
+# Submit on a login node over the SSH spawner's pooled transport (host keys
+# checked against known_hosts) instead of on the hub host:
+#
+#   from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
+#
+#   def login_node(host, user):
+#       # user is None for the shared queue query, run as the hub's account.
+#       target = SSHTarget(host, 22, username=user or "cylchub",
+#                          client_key="/etc/cylc-hub/ssh/id_ed25519",
+#                          known_hosts="/etc/cylc-hub/ssh/known_hosts")
+#       return shared_pool.get(target)
+#
+#   c.CylcBatchSpawner.submit_host = "login1.example.org"
+#   c.CylcBatchSpawner.transport_factory = login_node

@@ -1,0 +1,537 @@
+"""Base class of the batch spawners: submit a job, wait for its port, poll, cancel.
+
+:class:`CylcBatchSpawner` owns the flow. A scheduler module (``slurm.py``,
+``pbs.py``) supplies a scheduler object with these steps, each a plain
+method with no I/O of its own:
+
+- ``submit_argv()``: the submit command; the job script goes to its stdin.
+  Called by :meth:`CylcBatchSpawner.submit`.
+- ``parse_job_id(stdout)``: the job id in the submit command's output.
+- ``query_argv(job_ids)`` and ``parse_query(result, job_ids)``: one query
+  for many jobs and its statuses. Called by the shared ``JobPoller``.
+- ``cancel_argv(job_id)``: called by :meth:`CylcBatchSpawner.stop`.
+
+and the spawner subclass supplies ``make_scheduler()``, ``template_values()``
+and its form fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import time
+
+from jupyterhub import orm
+from jupyterhub.spawner import Spawner
+from traitlets import Callable, Float, Integer, Unicode, default
+
+from cylc_hub.spawners.batch_jobs import DONE, PENDING, RUNNING, JobPoller, shared_poller
+from cylc_hub.spawners.batch_script import ScriptValueError, render_job_script
+from cylc_hub.spawners.form import OptionsFormMixin
+from cylc_hub.spawners.transport.base import CommandError
+from cylc_hub.spawners.transport.local import LocalTransport
+from cylc_hub.spawners.ui_authorization import (
+    load_decisions,
+    render_config,
+    site_authorization,
+    write_config,
+)
+
+# Environment variables that never go into a job script: the token travels in a file.
+SECRET_VARIABLES = {"JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"}
+UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.\-]")
+
+# Keeps the token file writable only by the user; the path is "$1", never spliced in.
+WRITE_TOKEN_PROGRAM = 'umask 077 && mkdir -p -- "$1" && cat > "$1/$2"'
+
+
+class BatchSpawnError(Exception):
+    """A start failed; ``jupyterhub_message`` is shown to the user, ``str()`` goes to the log."""
+
+    def __init__(self, detail, user_message):
+        super().__init__(detail)
+        self.jupyterhub_message = user_message
+
+
+def _last_lines(text, count):
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(lines[-count:])
+
+
+class CylcBatchSpawner(OptionsFormMixin, Spawner):
+    """Start the Cylc UI Server as a batch job, submitted as the user."""
+
+    submit_host = Unicode(
+        "",
+        help="""Login host on which jobs are submitted, queried and cancelled.
+
+        Empty: on the hub host, as the user through ``runuser`` (the hub runs
+        as root). Any other host needs ``transport_factory``.
+        """,
+    ).tag(config=True)
+
+    transport_factory = Callable(
+        None,
+        allow_none=True,
+        help="""Callable ``(host, user)`` returning the transport for commands on ``submit_host``.
+
+        ``user`` is the user's name for submit, cancel and file commands, and
+        ``None`` for the shared queue query, which runs as the hub's own
+        account. ``None`` (the default) uses the local transport, which only
+        works when ``submit_host`` is empty. For a login node, return the SSH
+        spawner's pooled transport.
+        """,
+    ).tag(config=True)
+
+    batch_poll_interval = Float(
+        10,
+        min=0.1,
+        help="""Seconds between two queue queries; each query covers every job on the host.""",
+    ).tag(config=True)
+
+    batch_poll_max_interval = Float(
+        300,
+        min=1,
+        help="""Longest wait in seconds between queries while the scheduler fails to answer.""",
+    ).tag(config=True)
+
+    batch_command_timeout = Float(
+        60, min=1, help="""Seconds a submit, query or cancel command may take."""
+    ).tag(config=True)
+
+    job_template = Unicode(
+        help="""Jinja2 job script template: a path, or a name in ``cylc_hub/templates/batch``.
+
+        Every printed value must pass through the ``q``, ``q_args``,
+        ``directive`` or ``env_name`` filter; a template that prints a bare
+        value is rejected.
+        """,
+    ).tag(config=True)
+
+    job_directory = Unicode(
+        ".cylc/hub/jobs",
+        help="""Directory for job output and token files, relative to the user's home on the submit host.
+
+        It must be visible from the compute nodes at the same path.
+        """,
+    ).tag(config=True)
+
+    node_address = Unicode(
+        "{node}",
+        help="""Address the hub connects to, with ``{node}`` replaced by the job's node name.""",
+    ).tag(config=True)
+
+    output_tail_lines = Integer(
+        20, min=0, help="""Lines of job output shown when a job ends before its server starts."""
+    ).tag(config=True)
+
+    python = Unicode(
+        sys.executable,
+        help="""Python in the job that runs ``cylc_hub.spawners.batch_singleuser``.""",
+    ).tag(config=True)
+
+    policy_file = Unicode(
+        "",
+        help="""Path of the site policy (TOML) whose decisions the UI server enforces.
+
+        Empty: the UI server grants nobody but its owner.
+        """,
+    ).tag(config=True)
+
+    ui_authorization_root = Unicode(
+        "/var/lib/cylc-hub/ui-authorization",
+        help="""Directory below which each user's UI server authorization is written.
+
+        The compute nodes must see it at the same path.
+        """,
+    ).tag(config=True)
+
+    clock = Callable(time.monotonic, help="""Monotonic clock in seconds, replaceable in tests.""")
+
+    # State kept in the hub database across restarts.
+    job_id = Unicode("")
+    job_host = Unicode("")
+    job_node = Unicode("")
+
+    @default("ip")
+    def _default_ip(self):
+        return "0.0.0.0"
+
+    @default("cmd")
+    def _default_cmd(self):
+        return [os.path.join(sys.prefix, "bin", "cylc"), "hubapp"]
+
+    @default("start_timeout")
+    def _default_start_timeout(self):
+        # Queue waits are long; the spawner fails earlier when the job ends.
+        return 3600
+
+    @default("http_timeout")
+    def _default_http_timeout(self):
+        return 120
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.scheduler = self.make_scheduler()
+        self.job_status = None
+        self.submitted_at = None
+        self._port_future = None
+        self._submission = None
+        self._watching = None
+
+    # -- steps a scheduler subclass supplies -------------------------------------
+
+    def make_scheduler(self):
+        """Return the scheduler object. Called once, by ``__init__``."""
+        raise NotImplementedError
+
+    def template_values(self):
+        """Return the scheduler-specific template values from ``form_values``. Called by ``start``."""
+        raise NotImplementedError
+
+    # -- names, transports and the shared poller ---------------------------------
+
+    @property
+    def job_name(self):
+        server = f"-{self.name}" if self.name else ""
+        return UNSAFE_NAME_CHARACTERS.sub("_", f"cylc-hub-{self.user.name}{server}")
+
+    @property
+    def output_path(self):
+        return f"{self.job_directory}/{self.job_name}.out"
+
+    def transport(self, user):
+        """Return the transport for ``submit_host``, as ``user`` or (``None``) the hub account."""
+        if self.transport_factory is not None:
+            return self.transport_factory(self.submit_host, user)
+        if self.submit_host:
+            raise BatchSpawnError(
+                f"submit_host {self.submit_host!r} is set but transport_factory is not",
+                "The hub is not configured to reach the batch system. Ask the site administrator.",
+            )
+        return LocalTransport(user=user, environment=self.submit_environment())
+
+    def submit_environment(self):
+        """Return the environment of local scheduler commands: PATH, LANG and ``SLURM_CONF``-like settings."""
+        names = ("PATH", "LANG", "LC_ALL", "TZ", *self.scheduler.environment_names)
+        return {name: os.environ[name] for name in names if name in os.environ}
+
+    @property
+    def poller(self) -> JobPoller:
+        key = (type(self.scheduler).__name__, self.submit_host, self.scheduler.key)
+
+        def create():
+            return JobPoller(
+                self.scheduler,
+                self.transport(None),
+                interval=self.batch_poll_interval,
+                max_interval=self.batch_poll_max_interval,
+                timeout=self.batch_command_timeout,
+                clock=self.clock,
+                name=f"{type(self.scheduler).__name__}@{self.submit_host or 'localhost'}",
+                logger=self.log,
+            )
+
+        return shared_poller(key, create)
+
+    # -- state across hub restarts -----------------------------------------------
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.job_id = state.get("job_id", "")
+        self.job_host = state.get("job_host", "")
+        self.job_node = state.get("job_node", "")
+        if state.get("port"):
+            self.port = int(state["port"])
+        # After a restart any successful query shows whether the job still exists.
+        self.submitted_at = None
+
+    def get_state(self):
+        state = super().get_state()
+        if self.job_id:
+            state.update(job_id=self.job_id, job_host=self.job_host, job_node=self.job_node)
+            if self.port:
+                state["port"] = self.port
+        return state
+
+    def clear_state(self):
+        super().clear_state()
+        self.job_id = ""
+        self.job_host = ""
+        self.job_node = ""
+        self.job_status = None
+
+    def _save_state(self):
+        """Write the state now, so that a hub restart during a queue wait still knows the job."""
+        if self.orm_spawner is not None:
+            self.orm_spawner.state = self.get_state()
+            self.db.commit()
+
+    # -- UI authorization, as cylc-local writes it ---------------------------------
+
+    @property
+    def ui_authorization_dir(self):
+        return os.path.join(self.ui_authorization_root, self.user.name)
+
+    def write_ui_authorization(self):
+        """Write the UI server's authorization for this owner; no policy grants nobody."""
+        owner = self.user.name
+        policy = load_decisions(self.policy_file, owner)
+        authorization = {}
+        if policy is not None:
+            viewers = {name for (name,) in self.db.query(orm.User.name)}
+            for members in policy.groups.values():
+                viewers.update(members)
+            authorization = site_authorization(policy, owner, viewers)
+        path = write_config(self.ui_authorization_dir, owner, render_config(authorization))
+        self.log.info("UI authorization for %s written to %s", owner, path)
+
+    # -- the job script --------------------------------------------------------
+
+    def get_env(self):
+        env = super().get_env()
+        inherited = env.get("JUPYTER_CONFIG_PATH")
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+            [self.ui_authorization_dir] + ([inherited] if inherited else [])
+        )
+        return env
+
+    def get_args(self):
+        args = list(super().get_args())
+        log_level = self.form_values.get("log_level")
+        if log_level:
+            args.append(f"--ServerApp.log_level={log_level}")
+        return args
+
+    def job_command(self):
+        """Return the argument list the job runs: the port reporter, then the server."""
+        return [self.python, "-m", "cylc_hub.spawners.batch_singleuser", *self.cmd, *self.get_args()]
+
+    def render_script(self):
+        """Render the job script; the token is not in it. Called by ``start``."""
+        environment = sorted(
+            (name, value) for name, value in self.get_env().items() if name not in SECRET_VARIABLES
+        )
+        values = {
+            "job_name": self.job_name,
+            "output_path": self.output_path,
+            "token_file": f"{self.job_directory}/{self.job_name}.token",
+            "environment": environment,
+            "working_directory": "",
+            "command": self.job_command(),
+            **self.template_values(),
+        }
+        return render_job_script(self.job_template, values)
+
+    # -- start -----------------------------------------------------------------
+
+    async def _run(self, user, argv, what, input=None):
+        try:
+            return await self.transport(user).run(argv, input=input, timeout=self.batch_command_timeout)
+        except CommandError as error:
+            raise BatchSpawnError(f"{what} for {self._log_name} failed: {error}", error.user_message) from error
+
+    async def write_token_file(self):
+        """Write the server's token into a file readable by the user only. Called by ``start``."""
+        argv = ["sh", "-c", WRITE_TOKEN_PROGRAM, "sh", self.job_directory, f"{self.job_name}.token"]
+        result = await self._run(self.user.name, argv, "Writing the token file", input=self.api_token)
+        if result.exit_status != 0:
+            raise BatchSpawnError(
+                f"writing the token file for {self._log_name} failed: {result.stderr.strip()}",
+                f"The hub could not write into ~/{self.job_directory}: {_last_lines(result.stderr, 1)}",
+            )
+
+    async def submit(self, script):
+        """Submit ``script`` as the user and return the job id. Called by ``start``."""
+        argv = self.scheduler.submit_argv()
+        self.log.debug("Submitting %s for %s: %s", self.job_name, self._log_name, argv)
+        result = await self._run(self.user.name, argv, "Submitting the job", input=script)
+        if result.exit_status != 0:
+            message = _last_lines(result.stderr or result.stdout, 3) or f"exit status {result.exit_status}"
+            raise BatchSpawnError(
+                f"{argv[0]} for {self._log_name} failed with status {result.exit_status}: {result.stderr.strip()}",
+                f"The batch system rejected the job: {message}",
+            )
+        try:
+            return self.scheduler.parse_job_id(result.stdout)
+        except ValueError as error:
+            raise BatchSpawnError(
+                f"{argv[0]} for {self._log_name} printed no job id: {result.stdout!r}",
+                "The job was submitted but its id could not be read. Ask the site administrator.",
+            ) from error
+
+    def accept_port(self, port):
+        """Take the port a job reported; return False if this server is not waiting for one.
+
+        Called by the ``/cylc-batch/port`` API handler after it checked the token.
+        """
+        if self._port_future is None or self._port_future.done():
+            return False
+        self._port_future.set_result(port)
+        return True
+
+    def apply_workflow(self):
+        """Open the form's workflow first, as cylc-local does. Called by ``start``."""
+        if not hasattr(self, "_configured_default_url"):
+            self._configured_default_url = self.default_url
+        workflow = self.form_values.get("workflow")
+        if workflow:
+            self.default_url = f"/cylc/#/workspace/~{self.user.name}/{workflow}"
+        else:
+            self.default_url = self._configured_default_url
+
+    async def start(self):
+        if self.job_id:
+            # A job left from a start that the hub did not finish (a restart while queued).
+            self.log.warning("Cancelling leftover job %s of %s", self.job_id, self._log_name)
+            await self.cancel_job()
+
+        self.apply_workflow()
+        try:
+            script = self.render_script()
+        except ScriptValueError as error:
+            raise BatchSpawnError(
+                f"job script for {self._log_name} not rendered: {error}",
+                "An option contains characters a job script cannot take. Change it and try again.",
+            ) from error
+        self.write_ui_authorization()
+        await self.write_token_file()
+
+        self._port_future = asyncio.get_running_loop().create_future()
+        self.submitted_at = self.clock()
+        # Shielded, so a start cancelled by the user still learns the job id and stop() cancels it.
+        self._submission = asyncio.ensure_future(self.submit(script))
+        self.job_id = await asyncio.shield(self._submission)
+        self.job_host = self.submit_host
+        self._save_state()
+        self.log.info("Submitted job %s for %s", self.job_id, self._log_name)
+        self._watch()
+
+        port = await self.wait_for_port()
+        self.port = port
+        node = await self.wait_for_node()
+        self.job_node = node
+        return (self.node_address.format(node=node), port)
+
+    async def wait_for_port(self):
+        """Wait until the job reports its port; fail at once when the job ends first."""
+        while not self._port_future.done():
+            status = self.poller.status(self.job_id, self.submitted_at)
+            if status != self.job_status:
+                self.log.info("%s: %s", self._log_name, status.describe(self.job_id))
+            self.job_status = status
+            if status.state == DONE:
+                tail = await self.output_tail()
+                raise BatchSpawnError(
+                    f"job {self.job_id} of {self._log_name} ended before its server started "
+                    f"({status.scheduler_state or status.reason}); output:\n{tail}",
+                    f"The job {self.job_id} ended before the server started. "
+                    f"Last lines of its output:\n{tail or '(no output)'}",
+                )
+            round_done = asyncio.ensure_future(self.poller.wait_for_round(self.batch_poll_interval * 2))
+            await asyncio.wait({round_done, self._port_future}, return_when=asyncio.FIRST_COMPLETED)
+            round_done.cancel()
+        return self._port_future.result()
+
+    async def wait_for_node(self):
+        """Return the node the job runs on, waiting for a query that shows it running."""
+        while True:
+            status = self.poller.status(self.job_id, self.submitted_at)
+            self.job_status = status
+            if status.state == RUNNING and status.node:
+                return status.node
+            if status.state == DONE:
+                raise BatchSpawnError(
+                    f"job {self.job_id} of {self._log_name} ended right after reporting its port",
+                    f"The job {self.job_id} ended as its server started. Try again.",
+                )
+            await self.poller.wait_for_round(self.batch_poll_interval * 2)
+
+    async def output_tail(self):
+        """Return the last lines of the job's output file, or "" when it cannot be read."""
+        if not self.output_tail_lines:
+            return ""
+        argv = ["tail", "-n", str(self.output_tail_lines), "--", self.output_path]
+        try:
+            result = await self._run(self.user.name, argv, "Reading the job output")
+        except BatchSpawnError as error:
+            self.log.warning("%s", error)
+            return ""
+        return result.stdout.rstrip()
+
+    async def progress(self):
+        """Report the job's queue state, reason and estimated start to the spawn page."""
+        last = None
+        while self._spawn_pending:
+            status = self.job_status
+            if self.job_id and status is not None:
+                message = status.describe(self.job_id)
+                if message != last:
+                    percent = 30 if status.state == PENDING else 60
+                    yield {"progress": percent, "message": message}
+                    last = message
+            await asyncio.sleep(0.5)
+
+    # -- poll and stop ------------------------------------------------------------
+
+    async def poll(self):
+        """Return the job's state from the shared query: None while queued, running or unknown."""
+        if not self.job_id:
+            return 0
+        # After a hub restart the first poll starts watching the re-adopted job.
+        self._watch()
+        status = self.poller.status(self.job_id, self.submitted_at)
+        self.job_status = status
+        if status.state == DONE:
+            self.log.info(
+                "%s: job %s ended outside the hub (%s)",
+                self._log_name,
+                self.job_id,
+                status.scheduler_state or status.reason,
+            )
+            self._unwatch()
+            return 1
+        return None
+
+    def _watch(self):
+        if self._watching != self.job_id:
+            self._unwatch()
+            self.poller.watch(self.job_id)
+            self._watching = self.job_id
+
+    def _unwatch(self):
+        if self._watching:
+            self.poller.unwatch(self._watching)
+            self._watching = None
+
+    async def cancel_job(self):
+        """Cancel the job as the user; a job that is already gone is not an error."""
+        job_id = self.job_id
+        try:
+            result = await self._run(self.user.name, self.scheduler.cancel_argv(job_id), "Cancelling the job")
+        except BatchSpawnError as error:
+            self.log.error("%s; job %s may still be queued or running", error, job_id)
+            return
+        if result.exit_status != 0:
+            self.log.warning(
+                "Cancelling job %s of %s returned %d: %s", job_id, self._log_name, result.exit_status, result.stderr.strip()
+            )
+        else:
+            self.log.info("Cancelled job %s of %s", job_id, self._log_name)
+        self._unwatch()
+        self.job_id = ""
+
+    async def stop(self, now=False):
+        if self._submission is not None and not self._submission.done():
+            # The user stopped while sbatch ran: wait for the id so the job is not left behind.
+            try:
+                self.job_id = await self._submission
+            except Exception:
+                pass
+        if self._port_future is not None and not self._port_future.done():
+            self._port_future.cancel()
+        if self.job_id:
+            await self.cancel_job()
+        self.job_status = None
