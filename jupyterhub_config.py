@@ -52,6 +52,16 @@ if "CYLC_HUB_UI_AUTHORIZATION" in os.environ:
 
 # The cylc-access service: the list of servers each person may view, and the hub shares.
 service_port = port("CYLC_HUB_SERVICE_PORT", 10101)
+# Slot N lets the members of group cylc-access-N-viewers (one class of viewers that
+# the policy treats alike) open the servers of the members of cylc-access-N-owners.
+# cylc-access fills the groups; a site with more viewer classes than slots gets one
+# share per viewer and owner for the rest, and a warning in the log.
+access_slots = port("CYLC_HUB_ACCESS_SLOTS", 32)
+c.JupyterHub.load_groups = {
+    f"cylc-access-{slot}-{kind}": {"users": []}
+    for slot in range(access_slots)
+    for kind in ("viewers", "owners")
+}
 c.JupyterHub.services = [
     {
         "name": "cylc-access",
@@ -65,6 +75,7 @@ c.JupyterHub.services = [
             f"--grants-db-url=sqlite:///{os.path.join(state_dir, 'cylc-access-grants.sqlite')}",
             # Seconds between sweeps that revoke shares made outside the policy.
             f"--sweep-interval={os.environ.get('CYLC_HUB_SWEEP_INTERVAL', '60')}",
+            f"--access-slots={access_slots}",
         ],
         "oauth_no_confirm": True,
         "display": True,
@@ -99,8 +110,19 @@ c.JupyterHub.load_roles = [
             "read:shares",
             # A share can only grant what its creator has: access to the owner's server.
             "access:servers",
+            # The service fills the slot groups.
+            "list:groups",
+            "read:groups",
+            "groups",
         ],
     },
+] + [
+    {
+        "name": f"cylc-access-{slot}",
+        "scopes": [f"access:servers!group=cylc-access-{slot}-owners"],
+        "groups": [f"cylc-access-{slot}-viewers"],
+    }
+    for slot in range(access_slots)
 ]
 
 # --- Production sections (commented) --------------------------------------

@@ -26,17 +26,42 @@ default = ["READ", "CONTROL"]
 
 
 class FakeHub:
-    """A stand-in for the hub API that records the shares it is asked to change."""
+    """A stand-in for the hub API that records the shares and groups it is asked to change."""
 
-    def __init__(self, users, shares=None, failing_owners=()):
+    def __init__(self, users, shares=None, failing_owners=(), slots=4):
         self.users = users
         self.shares = {owner: set(viewers) for owner, viewers in (shares or {}).items()}
+        self.group_shares = {}
+        self.slots = slots
+        # The slot groups exist from the start, as jupyterhub_config.py's load_groups makes them.
+        self.groups = {
+            f"cylc-access-{slot}-{kind}": set() for slot in range(slots) for kind in ("viewers", "owners")
+        }
         self.failing_owners = set(failing_owners)
         self.calls = []
 
+    def viewers_of(self, owner):
+        """Return the users that the shares of ``owner``'s server let in, through groups too."""
+        viewers = set(self.shares.get(owner, ()))
+        for group in self.group_shares.get(owner, ()):
+            viewers |= self.groups[group]
+        # The slot roles: cylc-access-N-viewers may access servers of cylc-access-N-owners.
+        for slot in range(self.slots):
+            if owner in self.groups[f"cylc-access-{slot}-owners"]:
+                viewers |= self.groups[f"cylc-access-{slot}-viewers"]
+        return viewers - {owner}
+
+    def share_count(self):
+        """Return the user shares plus the slot group memberships."""
+        return sum(map(len, self.shares.values())) + sum(map(len, self.groups.values()))
+
     async def list_users(self):
         return [
-            {"name": name, "servers": {"": {"ready": True}} if has_server else {}}
+            {
+                "name": name,
+                "servers": {"": {"ready": True}} if has_server else {},
+                "groups": sorted(group for group, members in self.groups.items() if name in members),
+            }
             for name, has_server in self.users.items()
         ]
 
@@ -46,6 +71,9 @@ class FakeHub:
         return [
             {"user": {"name": viewer}, "group": None, "server": {"name": ""}}
             for viewer in sorted(self.shares.get(owner, ()))
+        ] + [
+            {"user": None, "group": {"name": group}, "server": {"name": ""}}
+            for group in sorted(self.group_shares.get(owner, ()))
         ]
 
     async def grant_share(self, owner, viewer, server_name=""):
@@ -55,6 +83,31 @@ class FakeHub:
     async def revoke_share(self, owner, viewer, server_name=""):
         self.calls.append(("revoke", owner, viewer))
         self.shares.get(owner, set()).discard(viewer)
+
+    async def grant_group_share(self, owner, group, server_name=""):
+        self.calls.append(("grant-group", owner, group))
+        self.group_shares.setdefault(owner, set()).add(group)
+
+    async def revoke_group_share(self, owner, group, server_name=""):
+        self.calls.append(("revoke-group", owner, group))
+        self.group_shares.get(owner, set()).discard(group)
+
+    async def list_groups(self):
+        return [{"name": name, "users": sorted(members)} for name, members in self.groups.items()]
+
+    async def create_group(self, name, users):
+        self.groups[name] = set(users)
+
+    async def delete_group(self, name):
+        del self.groups[name]
+        for groups in self.group_shares.values():
+            groups.discard(name)
+
+    async def add_group_members(self, name, users):
+        self.groups[name] |= set(users)
+
+    async def remove_group_members(self, name, users):
+        self.groups[name] -= set(users)
 
 
 @pytest.fixture
@@ -134,40 +187,41 @@ async def test_sweep_grants_and_revokes(store):
         {"alice": True, "bob": True, "carol": False, "dave": False},
         shares={"alice": {"dave"}},
     )
-    reconciler = Reconciler(hub, store)
+    reconciler = Reconciler(hub, store, slots=hub.slots)
 
     await reconciler.sweep()
 
-    assert hub.shares["alice"] == {"bob", "carol"}
+    assert hub.viewers_of("alice") == {"bob", "carol"}
     assert ("revoke", "alice", "dave") in hub.calls
 
 
 async def test_sweep_skips_owner_without_server(store):
     hub = FakeHub({"alice": False, "bob": True, "carol": True})
-    reconciler = Reconciler(hub, store)
+    reconciler = Reconciler(hub, store, slots=hub.slots)
 
     await reconciler.sweep()
 
-    assert "alice" not in hub.shares
+    assert hub.viewers_of("alice") == set()
 
 
 async def test_sweep_continues_past_failing_owner(store, caplog):
     hub = FakeHub({"alice": True, "bob": True, "carol": True}, failing_owners={"bob"})
-    reconciler = Reconciler(hub, store)
+    reconciler = Reconciler(hub, store, slots=hub.slots)
 
     with caplog.at_level(logging.ERROR):
         await reconciler.sweep()
 
     assert "Shares of bob not reconciled" in caplog.text
-    assert hub.shares["alice"] == {"bob", "carol"}
+    assert hub.viewers_of("alice") == {"bob", "carol"}
 
 
 async def test_ensure_viewer_creates_missing_share(store):
     hub = FakeHub({"alice": True, "bob": True, "dave": True})
-    reconciler = Reconciler(hub, store)
+    reconciler = Reconciler(hub, store, slots=hub.slots)
     await reconciler.refresh_users()
 
     await reconciler.ensure_viewer("bob")
     await reconciler.ensure_viewer("dave")
 
-    assert hub.calls == [("grant", "alice", "bob")]
+    assert hub.viewers_of("alice") == {"bob"}
+    assert [call for call in hub.calls if call[1] != "alice"] == []

@@ -37,6 +37,7 @@ class CylcAccessService(Application):
         "sweep-interval": "CylcAccessService.sweep_interval",
         "config": "CylcAccessService.config_file",
         "grants-db-url": "CylcAccessService.grants_db_url",
+        "access-slots": "CylcAccessService.access_slots",
     }
 
     config_file = Unicode("", help="Path of a Python traitlets config file to load.").tag(
@@ -77,6 +78,19 @@ class CylcAccessService(Application):
         The default is a SQLite file in the service's working directory; any
         SQLAlchemy URL works, such as ``postgresql://cylc@db/cylc_access``.
         The table ``cylc_access_grants`` is created when missing.
+        """,
+    ).tag(config=True)
+
+    access_slots = Integer(
+        0,
+        min=0,
+        help="""Number of slot group pairs and roles that jupyterhub_config.py defines.
+
+        Slot N is the hub groups ``cylc-access-N-viewers`` and
+        ``cylc-access-N-owners`` and a role that gives the first
+        ``access:servers!group=`` the second. Each viewer class takes one slot;
+        classes beyond this number, and every class when it is 0, are served
+        with one user share per viewer and owner.
         """,
     ).tag(config=True)
 
@@ -121,6 +135,7 @@ class CylcAccessService(Application):
             hub_client,
             self.policy_store,
             grant_store=self.grant_store,
+            slots=self.access_slots,
             concurrency=self.hub_concurrency,
             log=self.log,
         )

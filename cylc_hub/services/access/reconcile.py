@@ -6,6 +6,13 @@ import time
 from dataclasses import dataclass
 
 from cylc_hub.services.access.hub_client import HubAPIError
+from cylc_hub.services.access.share_plan import (
+    GROUP_PREFIX,
+    SharePlanner,
+    ViewerClasses,
+    owners_group,
+    viewers_group,
+)
 
 # A listing no older than this serves page and API requests without asking the hub again.
 USERS_MAX_AGE_SECONDS = 5
@@ -13,35 +20,46 @@ USERS_MAX_AGE_SECONDS = 5
 
 @dataclass(frozen=True)
 class Owner:
-    """One hub user as a possible owner of a Cylc UI server."""
+    """One hub user as a possible owner of a Cylc UI server.
+
+    ``groups`` are the user's JupyterHub groups, those that the service
+    manages included.
+    """
 
     name: str
     has_server: bool
     ready: bool
     pending: str | None
     last_activity: str | None
+    groups: tuple[str, ...] = ()
 
 
 def owner_from_model(model):
     """Build an ``Owner`` from a hub user model; only the default server counts."""
+    groups = tuple(model.get("groups") or ())
     server = (model.get("servers") or {}).get("")
     if server is None:
-        return Owner(model["name"], False, False, None, model.get("last_activity"))
+        return Owner(model["name"], False, False, None, model.get("last_activity"), groups)
     return Owner(
         model["name"],
         True,
         bool(server.get("ready")),
         server.get("pending"),
         server.get("last_activity") or model.get("last_activity"),
+        groups,
     )
 
 
 class Reconciler:
     """Create and revoke hub shares so that they match the policy in force.
 
-    A viewer needs a share of an owner's server exactly when the decision for
-    (owner, viewer) contains ``read``. Shares are per user for now: their
-    number grows with the pairs the policy allows.
+    A viewer needs access to an owner's server exactly when the decision for
+    (owner, viewer) contains ``read``. The access comes from the slot groups
+    of the viewer's class, or from a user share where an owner's grant sets
+    the viewer apart (see ``share_plan``). ``slots`` is the number of slot
+    group pairs and roles that ``jupyterhub_config.py`` defines. Shares and
+    slot memberships that the plan does not contain are revoked, whoever made
+    them.
     """
 
     def __init__(
@@ -50,21 +68,28 @@ class Reconciler:
         policy_store,
         *,
         grant_store=None,
+        slots=0,
         concurrency=8,
         clock=time.monotonic,
         log=None,
     ):
         self.hub = hub
+        self.slots = slots
+        self._group_members = {}
         self.policy_store = policy_store
         self.grant_store = grant_store
         self.clock = clock
         self.log = log or logging.getLogger(__name__)
         self.owners = {}
+        self.planner = None
+        self.share_counts = {}
+        self._planned_for = None
         self._users_fetched_at = None
         self._semaphore = asyncio.Semaphore(concurrency)
         self._known_shares = {}
         self._created_shares = set()
         self._sweep_lock = asyncio.Lock()
+        self._groups_lock = asyncio.Lock()
         self._owner_locks = {}
 
     async def refresh_users(self, *, max_age=USERS_MAX_AGE_SECONDS):
@@ -87,6 +112,13 @@ class Reconciler:
                     asyncio.ensure_future(self.reconcile_now(name))
         return self.owners
 
+    def hub_groups_of(self, user):
+        """Return ``user``'s JupyterHub groups, leaving out those the service manages."""
+        owner = self.owners.get(user)
+        if owner is None:
+            return ()
+        return tuple(group for group in owner.groups if not group.startswith(GROUP_PREFIX))
+
     def grants_of(self, owner):
         """Return ``owner``'s grants in force as ``(viewer_selector, permissions)`` pairs."""
         if self.grant_store is None:
@@ -95,12 +127,20 @@ class Reconciler:
 
     def decide(self, owner, viewer):
         """Return the decision for ``viewer`` on ``owner``'s server, with the owner's grants."""
-        return self.policy_store.policy.decide(owner, viewer, grants=self.grants_of(owner))
+        return self.policy_store.policy.decide(
+            owner,
+            viewer,
+            owner_groups=self.hub_groups_of(owner),
+            viewer_groups=self.hub_groups_of(viewer),
+            grants=self.grants_of(owner),
+        )
 
     def viewable(self, viewer):
         """Return ``{owner: permissions}`` for each known owner that ``viewer`` may read."""
         policy = self.policy_store.policy
-        return policy.viewable(viewer, self.owners, grants_of=self.grants_of)
+        return policy.viewable(
+            viewer, self.owners, groups_of=self.hub_groups_of, grants_of=self.grants_of
+        )
 
     async def reconcile_now(self, owner):
         """Reconcile ``owner``'s shares at once, after a grant, a revoke or a server start.
@@ -110,8 +150,9 @@ class Reconciler:
         """
         try:
             await self.refresh_users(max_age=1)
+            await self.sync_groups(only_if_stale=True)
         except HubAPIError as error:
-            self.log.error("Shares of %s not reconciled: listing users failed: %s", owner, error)
+            self.log.error("Shares of %s not reconciled: %s", owner, error)
             return False
         if owner not in self.owners or not self.owners[owner].has_server:
             return True
@@ -140,29 +181,113 @@ class Reconciler:
         await asyncio.gather(*(self.reconcile_now(owner) for owner in sorted(owners)))
 
     async def sweep(self):
-        """Reconcile the shares of every owner with a server; one failing owner does not stop the rest."""
+        """Reconcile the groups, then every owner with a server; one failing owner does not stop the rest."""
         async with self._sweep_lock:
             try:
                 await self.refresh_users(max_age=0)
+                await self.sync_groups()
             except HubAPIError as error:
-                self.log.error("Sweep skipped: listing the hub's users failed: %s", error)
+                self.log.error("Sweep skipped: the hub API failed: %s", error)
                 return
 
             self.expire_grants()
             owners = [owner for owner in self.owners.values() if owner.has_server]
             await asyncio.gather(*(self._reconcile_owner_guarded(owner.name) for owner in owners))
+            self.log.info(
+                "Sweep done: %d owners with a server, %d user shares and slot memberships, %d viewer classes",
+                len(owners),
+                sum(self.share_counts.get(owner.name, 0) for owner in owners),
+                len(self.planner.classes.members) if self.planner else 0,
+            )
+
+    async def sync_groups(self, *, only_if_stale=False):
+        """Make the slot groups equal the viewer classes and the owners each class may read.
+
+        Members leave groups before any joins, so a slot that changes class
+        never lets the new class into the old class's owners. With
+        ``only_if_stale`` nothing happens when the groups were made for the
+        same policy and the same users and groups.
+        """
+        policy = self.policy_store.policy
+        key = (id(policy), tuple((name, self.hub_groups_of(name)) for name in sorted(self.owners)))
+        if only_if_stale and self.planner is not None and key == self._planned_for:
+            return
+
+        async with self._groups_lock:
+            classes = ViewerClasses.build(policy, self.owners, self.hub_groups_of)
+            ordered = classes.ordered()
+            if len(ordered) > self.slots:
+                self.log.warning(
+                    "%d viewer classes but %d slots: %d classes use user shares; "
+                    "raise CYLC_HUB_ACCESS_SLOTS in jupyterhub_config.py",
+                    len(ordered),
+                    self.slots,
+                    len(ordered) - self.slots,
+                )
+            slot_of = {positions: slot for slot, positions in enumerate(ordered[: self.slots])}
+            planner = SharePlanner(classes, slot_of)
+
+            wanted = {}
+            for slot in range(self.slots):
+                wanted[viewers_group(slot)] = set()
+                wanted[owners_group(slot)] = set()
+            for positions, slot in slot_of.items():
+                wanted[viewers_group(slot)] = set(classes.members[positions])
+            for name, owner in self.owners.items():
+                if owner.has_server:
+                    for slot in planner.plan(name, self.grants_of(name)).slots:
+                        wanted[owners_group(slot)].add(name)
+
+            current = {
+                group["name"]: set(group.get("users") or ())
+                for group in await self.hub.list_groups()
+                if group["name"] in wanted
+            }
+            missing = sorted(set(wanted) - set(current))
+            if missing:
+                self.log.error(
+                    "Slot groups %s are missing from the hub: define them with "
+                    "c.JupyterHub.load_groups in jupyterhub_config.py",
+                    ", ".join(missing[:4]),
+                )
+
+            for name in sorted(current):
+                leaving = current[name] - wanted[name]
+                if leaving:
+                    await self.hub.remove_group_members(name, leaving)
+                    current[name] -= leaving
+                    self.log.info("Group %s: removed %s", name, ", ".join(sorted(leaving)))
+            for name in sorted(current):
+                joining = wanted[name] - current[name]
+                if joining:
+                    await self.hub.add_group_members(name, joining)
+                    current[name] |= joining
+                    self.log.info("Group %s: added %s", name, ", ".join(sorted(joining)))
+
+            self._group_members = current
+            self.planner = planner
+            self._planned_for = key
 
     async def ensure_viewer(self, viewer):
-        """Create any missing share that ``viewer`` needs, before a page links to the servers."""
-        for owner, permissions in self.viewable(viewer).items():
-            if not self.owners[owner].has_server:
-                continue
-            if viewer in self._known_shares.get(owner, set()):
-                continue
-            try:
-                await self._grant(owner, viewer)
-            except HubAPIError as error:
-                self.log.error("Share %s -> %s not created: %s", owner, viewer, error)
+        """Reconcile the owners whose shares do not yet cover ``viewer``, before a page links to them."""
+        owners = [
+            owner
+            for owner in self.viewable(viewer)
+            if self.owners[owner].has_server and not self.covers(owner, viewer)
+        ]
+        if owners:
+            await asyncio.gather(*(self.reconcile_now(owner) for owner in owners))
+
+    def covers(self, owner, viewer):
+        """Return whether the shares and slot groups last seen let ``viewer`` into ``owner``'s server."""
+        _, users = self._known_shares.get(owner, (set(), set()))
+        if viewer in users:
+            return True
+        return any(
+            viewer in self._group_members.get(viewers_group(slot), ())
+            and owner in self._group_members.get(owners_group(slot), ())
+            for slot in range(self.slots)
+        )
 
     async def _reconcile_owner_guarded(self, owner):
         # One owner at a time per owner, so an immediate reconcile and a sweep do not race.
@@ -179,43 +304,74 @@ class Reconciler:
         return True
 
     async def reconcile_owner(self, owner):
-        """Make the shares of ``owner``'s default server equal the viewers the policy allows."""
-        wanted = {
-            viewer
-            for viewer in self.owners
-            if viewer != owner and "read" in self.decide(owner, viewer).permissions
-        }
+        """Make the shares of ``owner``'s default server equal the planned ones."""
+        if self.planner is None:
+            await self.sync_groups()
+        plan = self.planner.plan(owner, self.grants_of(owner))
+        await self._set_owner_slots(owner, plan.slots)
 
-        shares = await self.hub.list_shares(owner)
-        current = {
-            share["user"]["name"]
-            for share in shares
-            if share.get("user") and share.get("server", {}).get("name", "") == ""
-        }
-        self._known_shares[owner] = set(current)
+        current_groups, current_users = set(), set()
+        for share in await self.hub.list_shares(owner):
+            if (share.get("server") or {}).get("name", "") != "":
+                continue
+            if share.get("group"):
+                current_groups.add(share["group"]["name"])
+            elif share.get("user"):
+                current_users.add(share["user"]["name"])
+        self._known_shares[owner] = (set(current_groups), set(current_users))
 
-        for viewer in sorted(wanted - current):
+        for viewer in sorted(plan.users - current_users):
             await self._grant(owner, viewer)
-        for viewer in sorted(current - wanted):
+        # The service never shares with a group, so every group share was made outside the policy.
+        for group in sorted(current_groups):
+            await self.hub.revoke_group_share(owner, group)
+            self._known_shares[owner][0].discard(group)
+            self.log.warning(
+                "Share revoked: %s's server from group %s (made outside the policy)", owner, group
+            )
+        for viewer in sorted(current_users - plan.users):
             await self._revoke(owner, viewer)
+        self.share_counts[owner] = plan.count
+
+    async def _set_owner_slots(self, owner, slots):
+        """Put ``owner`` in the owners group of exactly ``slots``, leaving before joining."""
+        leaving, joining = [], []
+        for slot in range(self.slots):
+            name = owners_group(slot)
+            members = self._group_members.get(name)
+            if members is None:
+                continue
+            if slot in slots and owner not in members:
+                joining.append(name)
+            elif slot not in slots and owner in members:
+                leaving.append(name)
+        for name in leaving:
+            await self.hub.remove_group_members(name, [owner])
+            self._group_members[name].discard(owner)
+            self.log.info("Group %s: removed %s", name, owner)
+        for name in joining:
+            await self.hub.add_group_members(name, [owner])
+            self._group_members[name].add(owner)
+            self.log.info("Group %s: added %s", name, owner)
 
     async def _grant(self, owner, viewer):
         await self.hub.grant_share(owner, viewer)
-        self._known_shares.setdefault(owner, set()).add(viewer)
+        self._known_shares[owner][1].add(viewer)
         self._created_shares.add((owner, viewer))
         self.log.info("Share granted: %s's server to %s (the policy allows read)", owner, viewer)
 
     async def _revoke(self, owner, viewer):
         await self.hub.revoke_share(owner, viewer)
-        self._known_shares.get(owner, set()).discard(viewer)
+        self._known_shares[owner][1].discard(viewer)
         if (owner, viewer) in self._created_shares:
             self._created_shares.discard((owner, viewer))
             origin = "created by cylc-access"
         else:
             origin = "not created by cylc-access since it started: made outside the policy or earlier"
+        if "read" in self.decide(owner, viewer).permissions:
+            reason = "the viewer's slot group gives access"
+        else:
+            reason = "the policy does not allow read"
         self.log.warning(
-            "Share revoked: %s's server from %s (the policy does not allow read; share %s)",
-            owner,
-            viewer,
-            origin,
+            "Share revoked: %s's server from %s (%s; share %s)", owner, viewer, reason, origin
         )
