@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import requests
+
 from hubharness import USERS, free_port, wait_for
 
 SSHD = "/usr/sbin/sshd"
@@ -239,5 +241,123 @@ def wait_gone(pgid, timeout=30):
     return True
 
 
-def now():
-    return time.monotonic()
+def process_environ(pid):
+    """Return the environment of process ``pid`` (readable by root and its owner only)."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+def server_processes(hub, user):
+    """Return ``(pid, pgid, environ)`` of ``user``'s hub-started UI servers that talk to ``hub``.
+
+    Other hubs on this machine may run servers for the same users, so a
+    process counts only if its ``JUPYTERHUB_API_URL`` has this hub's API port.
+    """
+    api_port = process_environ(hub.process.pid)["CYLC_HUB_API_PORT"]
+    found = []
+    for pid, pgid, args in processes_of(user):
+        if "hubapp" not in args or pid != pgid:
+            continue
+        try:
+            environ = process_environ(pid)
+        except OSError:
+            continue
+        if f":{api_port}/" in environ.get("JUPYTERHUB_API_URL", ""):
+            found.append((pid, pgid, environ))
+    return found
+
+
+def restart_hub(hub):
+    """Stop the hub and start it again with the same command, environment and database.
+
+    With ``cleanup_servers = False`` the UI servers keep running meanwhile.
+    """
+    from hubharness import Hub, stop_hub
+
+    environ = process_environ(hub.process.pid)
+    argv = Path(f"/proc/{hub.process.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+    stop_hub(hub)
+
+    log_path = hub.state_dir / f"hub-restarted-{int(time.time() * 1000)}.log"
+    with open(log_path, "w") as log_file:
+        process = subprocess.Popen(
+            argv,
+            cwd=hub.state_dir,
+            env=environ,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    restarted = Hub(hub.url, hub.state_dir, hub.policy_path, log_path, hub.password, process)
+    wait_for(
+        lambda: "cylc-access listening on" in restarted.log_text() or process.poll() is not None,
+        60,
+        message="the restarted hub",
+    )
+    if process.poll() is not None:
+        raise RuntimeError(f"the restarted hub exited:\n{restarted.log_tail()}")
+
+    def login_page_served():
+        try:
+            return requests.get(f"{hub.url}/hub/login", timeout=5).ok
+        except requests.ConnectionError:
+            return False
+
+    # The new proxy routes to the hub only after the hub has checked its routes.
+    wait_for(login_page_served, 60, message="the restarted hub's login page")
+    return restarted
+
+
+def spawn_failure(hub, session, user, options=None):
+    """Request ``user``'s server, expect the spawn to fail, return ``(message, progress events)``."""
+    import json
+
+    # Without user_options the hub would reuse the last spawn's options.
+    response = hub.api(session, "POST", f"/users/{user}/server", json=options or {"user_options": {}})
+    if response.status_code >= 400:
+        return response.json().get("message", response.text), []
+    # JupyterHub 6.1 answers 201 or 202 for a spawn still pending after slow_spawn_timeout.
+    assert response.status_code in (201, 202), response.text
+
+    events = []
+    with hub.api(session, "GET", f"/users/{user}/server/progress", stream=True) as stream:
+        for line in stream.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                event = json.loads(line[5:])
+                events.append(event)
+                if event.get("failed") or event.get("ready"):
+                    break
+    assert events and events[-1].get("failed"), f"no failure event: {events}\n{hub.log_tail(40)}"
+    return events[-1]["message"], events
+
+
+def readable_files_containing(secret, roots):
+    """Return files below ``roots`` that every user may read and that contain ``secret``."""
+    needle = secret.encode()
+    found = []
+    for root in roots:
+        if not os.stat(root).st_mode & 0o001:
+            continue
+        for directory, subdirectories, files in os.walk(root):
+            # A directory that others cannot enter hides what is in it.
+            subdirectories[:] = [
+                name
+                for name in subdirectories
+                if os.stat(os.path.join(directory, name), follow_symlinks=False).st_mode & 0o001
+            ]
+            for name in files:
+                path = os.path.join(directory, name)
+                try:
+                    status = os.stat(path, follow_symlinks=False)
+                except OSError:
+                    continue
+                if not (status.st_mode & 0o004) or status.st_size > 5_000_000:
+                    continue
+                if not os.path.isfile(path):
+                    continue
+                try:
+                    if needle in Path(path).read_bytes():
+                        found.append(path)
+                except OSError:
+                    continue
+    return found

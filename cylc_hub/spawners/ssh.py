@@ -257,23 +257,27 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
 
     # --- state ---------------------------------------------------------
 
+    # State keys and the attributes that hold them while the server runs.
+    _STATE_ATTRIBUTES = {
+        "host": "host",
+        "ssh_port": "ssh_port_in_use",
+        "pid": "pid",
+        "remote_ip": "remote_ip_in_use",
+        "remote_port": "remote_port",
+        "tunnel_port": "tunnel_port",
+    }
+
     def load_state(self, state):
         super().load_state(state)
-        for key in ("host", "ssh_port", "pid", "remote_ip", "remote_port", "tunnel_port"):
+        for key, attribute in self._STATE_ATTRIBUTES.items():
             if key in state:
-                setattr(self, key, state[key])
+                setattr(self, attribute, state[key])
 
     def get_state(self):
         state = super().get_state()
         if self.pid:
-            state.update(
-                host=self.host,
-                ssh_port=self.ssh_port_in_use,
-                pid=self.pid,
-                remote_ip=self.remote_ip_in_use,
-                remote_port=self.remote_port,
-                tunnel_port=self.tunnel_port,
-            )
+            for key, attribute in self._STATE_ATTRIBUTES.items():
+                state[key] = getattr(self, attribute)
         return state
 
     def clear_state(self):
@@ -313,7 +317,7 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
             certificate=self._expand_template(self.ssh_certificate) if self.ssh_certificate else "",
             known_hosts=os.path.expanduser(self.known_hosts) if self.known_hosts else "",
         )
-        return shared_pool.get(target, connect_timeout=self.connect_timeout)
+        return shared_pool.get(target, connect_timeout=self.connect_timeout, logger=self.log)
 
     def _transport(self):
         return self.transport_for(self.host, self.ssh_port_in_use)
@@ -500,6 +504,7 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
         self.log.info("Tunnel for %s: 127.0.0.1:%s -> %s:%s", self._log_name, self.tunnel_port, self.host, self.remote_port)
 
     async def _wait_until_ready(self, transport, host, port, deadline):
+        remote_host = self.host
         url = f"http://{host}:{port}{self.server.base_url if self.server else '/'}api"
         client = AsyncHTTPClient()
         interval = READY_CHECK_INTERVAL
@@ -510,21 +515,24 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
                 tail = await self._log_tail(transport)
                 self._forget_server()
                 raise SSHSpawnError(
-                    f"server exited while starting on {self.host}; log tail:\n{tail}",
-                    f"The Cylc UI server on {self.host} exited while starting. The end of its log:\n{tail}",
+                    f"server exited while starting on {remote_host}; log tail:\n{tail}",
+                    f"The Cylc UI server on {remote_host} exited while starting. The end of its log:\n{tail}",
                 )
             if time.monotonic() > deadline:
                 tail = await self._log_tail(transport)
                 await self.stop()
                 raise SSHSpawnError(
-                    f"server did not answer before the start timeout; log tail:\n{tail}",
-                    f"The Cylc UI server on {self.host or host} did not answer in {self.start_timeout} s. Try again, or ask the site administrator.",
+                    f"server on {remote_host} did not answer before the start timeout; log tail:\n{tail}",
+                    f"The Cylc UI server on {remote_host} did not answer in {self.start_timeout:g} s. "
+                    "Try again, or ask the site administrator.",
                 )
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))
             interval = min(interval * 2, READY_CHECK_MAX_INTERVAL)
 
     async def _process_alive(self, transport):
-        result = await transport.run(["kill", "-0", "--", f"-{int(self.pid)}"], timeout=self.command_timeout)
+        # "kill -SIGNAL -PGID" addresses the process group in bash and dash alike;
+        # dash rejects "--" before it.
+        result = await transport.run(["kill", "-0", f"-{int(self.pid)}"], timeout=self.command_timeout)
         return result.exit_status == 0
 
     async def _log_tail(self, transport):
@@ -575,10 +583,10 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
         pgid = int(self.pid)
         grace = 0 if now else self.stop_grace_seconds
         script = (
-            f"kill -TERM -- -{pgid} 2>/dev/null || exit 0\n"
+            f"kill -TERM -{pgid} 2>/dev/null || exit 0\n"
             f"end=$(( $(date +%s) + {int(grace + 0.999)} ))\n"
-            f'while [ "$(date +%s)" -lt "$end" ]; do kill -0 -- -{pgid} 2>/dev/null || exit 0; sleep 0.2; done\n'
-            f"kill -KILL -- -{pgid} 2>/dev/null\nexit 0\n"
+            f'while [ "$(date +%s)" -lt "$end" ]; do kill -0 -{pgid} 2>/dev/null || exit 0; sleep 0.2; done\n'
+            f"kill -KILL -{pgid} 2>/dev/null\nexit 0\n"
         )
         try:
             result = await self._transport().run(["sh", "-c", script], timeout=self.command_timeout + grace)

@@ -86,8 +86,17 @@ def connection_error(target, error):
 class SSHTransport:
     """Run commands on one host over one lazily opened, reconnecting SSH connection."""
 
-    def __init__(self, target, *, connect_timeout=10.0, keepalive_interval=30.0, max_channels=DEFAULT_MAX_CHANNELS):
+    def __init__(
+        self,
+        target,
+        *,
+        connect_timeout=10.0,
+        keepalive_interval=30.0,
+        max_channels=DEFAULT_MAX_CHANNELS,
+        logger=None,
+    ):
         self.target = target
+        self.log = logger or log
         self.connect_timeout = connect_timeout
         self.keepalive_interval = keepalive_interval
         self.connections_opened = 0
@@ -132,7 +141,7 @@ class SSHTransport:
             self._connection = connection
             self.connections_opened += 1
             self.generation += 1
-            log.info("SSH connection %s opened", target.label)
+            self.log.info("SSH connection %s opened", target.label)
             return connection
 
     async def run(self, argv, *, input=None, timeout=60.0):
@@ -142,7 +151,7 @@ class SSHTransport:
         command sent once more.
         """
         command = shlex.join(str(argument) for argument in argv)
-        log.debug("SSH %s: %s", self.target.label, command)
+        self.log.debug("SSH %s: %s", self.target.label, command)
         return await self._run(command, input, timeout, retry=True)
 
     async def run_script(self, script, *, input=None, timeout=60.0):
@@ -169,7 +178,7 @@ class SSHTransport:
                         f"SSH command on {self.target.label} failed: {error!r}",
                         f"The SSH connection to {self.target.host} failed. Try again later.",
                     ) from error
-                log.warning("SSH connection %s lost (%r); reconnecting", self.target.label, error)
+                self.log.warning("SSH connection %s lost (%r); reconnecting", self.target.label, error)
                 continue
             except asyncio.TimeoutError as error:
                 first_word = command.split(maxsplit=1)[0] if command.strip() else command
