@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from cylc_hub import __version__
 from cylc_hub.policy import Policy, PolicyError, load_policy
 
 
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cylc-hub",
         description="Tools for the cylc-hub JupyterHub extension.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     policy = commands.add_parser(
@@ -47,11 +49,24 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     explain.add_argument("file", metavar="FILE", help="path of the TOML policy file")
-    explain.add_argument("owner", metavar="OWNER", help="user who owns the UI server")
-    explain.add_argument("viewer", metavar="VIEWER", help="user who opens it")
+    explain.add_argument(
+        "owner", metavar="OWNER", type=user_name, help="user who owns the UI server"
+    )
+    explain.add_argument("viewer", metavar="VIEWER", type=user_name, help="user who opens it")
     explain.set_defaults(handler=run_explain)
 
     return parser
+
+
+def user_name(text: str) -> str:
+    """Accept a user name for ``explain``; selectors and blank names are not user names."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a user name must not be empty")
+    if text.startswith("group:") or any(character in text for character in "*?[]"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a selector, not a user name: give one user's name"
+        )
+    return text
 
 
 def load_or_report(path: str) -> Policy | None:

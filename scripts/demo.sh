@@ -20,7 +20,7 @@ if [ -z "$password" ]; then
     password=$("$venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))')
     echo "demo: CYLC_HUB_DEMO_PASSWORD is not set; the demo users' password is: $password"
 fi
-"$root/scripts/users.sh" "$password" alice bob carol dave
+printf '%s\n' "$password" | "$root/scripts/users.sh" alice bob carol dave
 
 "$root/scripts/workflow.sh" start alice
 stop_workflow() { "$root/scripts/workflow.sh" stop alice; }

@@ -34,7 +34,9 @@ def password():
         value = secrets.token_urlsafe(16)
         with os.fdopen(descriptor, "w") as file:
             file.write(value)
-    subprocess.run([str(ROOT / "scripts" / "users.sh"), value, *USERS], check=True)
+    subprocess.run(
+        [str(ROOT / "scripts" / "users.sh"), *USERS], input=f"{value}\n", text=True, check=True
+    )
     return value
 
 

@@ -39,6 +39,13 @@ TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$|\s*\(at end of do
 MAX_LISTED = 5
 
 
+# A site policy lists rules, groups and names; anything larger is a mistake,
+# and parsing it would hold up every spawn and reload.
+MAX_POLICY_BYTES = 5_000_000
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read and validate the policy file at ``path``.
 
@@ -48,15 +55,25 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     source = os.fspath(path)
     try:
         with open(source, "rb") as stream:
-            raw = stream.read()
+            raw = stream.read(MAX_POLICY_BYTES + 1)
     except OSError as error:
         reason = error.strerror or str(error)
         raise PolicyError([
             PolicyIssue(source, 0, f"cannot read the policy file: {reason}")
         ]) from None
 
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError([
+            PolicyIssue(
+                source,
+                0,
+                f"the policy file is larger than {MAX_POLICY_BYTES // 1_000_000} MB. "
+                "Use groups and globs in place of long lists of names.",
+            )
+        ])
+
     try:
-        text = raw.decode("utf-8")
+        text = raw.removeprefix(UTF8_BOM).decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw[:error.start].count(b"\n") + 1
         raise PolicyError([
@@ -78,6 +95,11 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
 def _parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table.
+        raise PolicyError([
+            PolicyIssue(source, 1, "invalid TOML: arrays or tables are nested too deeply")
+        ]) from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         position = TOML_POSITION.search(message)

@@ -34,7 +34,7 @@ from typing import Any, Optional
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from tornado import web
-from traitlets import Dict, Float, HasTraits, default
+from traitlets import Dict, Float, HasTraits, default, observe
 
 from cylc_hub.spawners.form_fields import (
     Choice,
@@ -172,6 +172,11 @@ class OptionsFormMixin(HasTraits):
     # Raw values and rules of the last rejected form or query, shown once by
     # the next render of the form.
     _form_draft: Optional[tuple[dict, dict]] = None
+
+    # The user_options from before the request being applied, put back in the
+    # database when that request is rejected.
+    _previous_options: Optional[dict] = None
+    _setting_options = False
 
     @default("options_form")
     def _default_options_form(self) -> Any:
@@ -327,13 +332,35 @@ class OptionsFormMixin(HasTraits):
         try:
             values = self.validate_form_values(user_options)
         except FormValidationError as error:
+            self._restore_stored_options()
             raise _bad_request(error) from None
 
         self.form_values = dict(values)
-        self.user_options = dict(values)
+        self._set_user_options(values)
         if self.orm_spawner is not None:
             self.orm_spawner.user_options = dict(values)
         self._form_draft = None
+
+    @observe("user_options")
+    def _remember_previous_options(self, change: Any) -> None:
+        # JupyterHub stores requested options in the database before they are
+        # validated, then sets them here: keep the ones they replace.
+        if not self._setting_options and isinstance(change.old, dict):
+            self._previous_options = dict(change.old)
+
+    def _set_user_options(self, values: dict) -> None:
+        self._setting_options = True
+        try:
+            self.user_options = dict(values)
+        finally:
+            self._setting_options = False
+
+    def _restore_stored_options(self) -> None:
+        """Put the options from before a rejected request back, in the database too."""
+        previous = self._previous_options or {}
+        self._set_user_options(previous)
+        if self.orm_spawner is not None:
+            self.orm_spawner.user_options = dict(previous)
 
     async def render_options_form(self) -> str:
         """Render the form HTML, or return "" (no form) when no fields are declared.

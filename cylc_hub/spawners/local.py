@@ -1,5 +1,6 @@
 """cylc-local: start the Cylc UI Server on the hub host as the user's own OS account."""
 
+import asyncio
 import os
 import subprocess
 
@@ -99,15 +100,16 @@ class CylcLocalSpawner(OptionsFormMixin, LocalProcessSpawner):
 
     def viewer_names(self, policy):
         """Return every user who may need an entry: hub users and the policy's group members."""
-        names = {name for (name,) in self.db.query(orm.User.name)}
+        names = {name for (name,) in self.user.db.query(orm.User.name)}
         for members in policy.groups.values():
             names.update(members)
         return names
 
-    def write_ui_authorization(self):
+    async def write_ui_authorization(self):
         """Write the UI server's authorization for this owner; no policy grants nobody."""
         owner = self.user.name
-        policy = load_decisions(self.policy_file, owner)
+        # Parsing a large policy must not hold up the hub's event loop.
+        policy = await asyncio.to_thread(load_decisions, self.policy_file, owner)
         authorization = {}
         if policy is not None:
             authorization = site_authorization(policy, owner, self.viewer_names(policy))
@@ -139,5 +141,5 @@ class CylcLocalSpawner(OptionsFormMixin, LocalProcessSpawner):
             self.default_url = f"/cylc/#/workspace/~{self.user.name}/{workflow}"
         else:
             self.default_url = self._configured_default_url
-        self.write_ui_authorization()
+        await self.write_ui_authorization()
         return await super().start()

@@ -13,6 +13,7 @@ never comes into play.
 """
 
 import json
+import secrets
 import logging
 import os
 import pwd
@@ -20,6 +21,10 @@ import pwd
 from cylc_hub.policy import PolicyError, load_policy
 
 CONFIG_FILE_NAME = "jupyter_server_config.py"
+
+# Seconds a UI server trusts a visitor's hub login before asking the hub again
+# (JupyterHub's default is 300).
+HUB_LOGIN_CACHE_SECONDS = 30
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +47,17 @@ def render_config(authorization):
     """Return the text of a ``jupyter_server_config.py`` that sets the authorization.
 
     JSON of strings, lists and dicts is also a valid Python literal, so no user
-    or group name can break out of the literal.
+    or group name can break out of the literal. The file also shortens the
+    server's cache of hub logins, so that a viewer whose hub share was revoked
+    loses access within that time, and gives jupyter_server a token of its
+    own so that it does not print a generated one in the hub's log.
     """
     return (
         "# Written by cylc-hub when this server started; changes are overwritten.\n"
         f"c.CylcUIServer.site_authorization = {json.dumps(authorization, indent=1)}\n"
         "c.CylcUIServer.user_authorization = {}\n"
+        f"c.HubOAuth.cache_max_age = {HUB_LOGIN_CACHE_SECONDS}\n"
+        f"c.IdentityProvider.token = {json.dumps(secrets.token_hex(32))}\n"
     )
 
 
@@ -80,7 +90,7 @@ def load_decisions(policy_file, owner):
         return None
     try:
         return load_policy(policy_file)
-    except PolicyError as error:
+    except (PolicyError, RecursionError, MemoryError) as error:
         log.error(
             "Policy file %s rejected while starting %s's server; nobody else gets "
             "permissions in it until it restarts with a valid policy:\n%s",

@@ -465,23 +465,48 @@ async def test_apply_rejects_bad_options(options, expected):
     assert spawner.form_values == {}
 
 
-async def test_apply_rejection_keeps_stored_options():
-    spawner = make_spawner(stored={"label": "x", "walltime": 99})
+def request_options(spawner, options):
+    """Store and set requested options the way JupyterHub 6.1 does before applying them."""
+    spawner.orm_spawner.user_options = options
+    spawner.user_options = options
+
+
+async def test_apply_rejection_restores_stored_options():
+    previous = {"label": "run-1", "walltime": 3}
+    spawner = make_spawner(stored=previous, user_options=previous)
+    request_options(spawner, {"label": "x", "walltime": 99})
+
     with pytest.raises(web.HTTPError):
-        await spawner._run_apply_user_options({"label": "x", "walltime": 99})
-    assert spawner.orm_spawner.user_options == {"label": "x", "walltime": 99}
+        await spawner._run_apply_user_options(spawner.user_options)
+
+    assert spawner.orm_spawner.user_options == previous
+    assert spawner.user_options == previous
+
+
+async def test_apply_rejection_after_success_restores_accepted():
+    spawner = make_spawner()
+    request_options(spawner, {"label": "run-1", "walltime": 3})
+    await spawner._run_apply_user_options(spawner.user_options)
+    accepted = dict(spawner.form_values)
+    request_options(spawner, {"label": "run-2", "walltime": 99})
+
+    with pytest.raises(web.HTTPError):
+        await spawner._run_apply_user_options(spawner.user_options)
+
+    assert spawner.orm_spawner.user_options == accepted
+    assert accepted["label"] == "run-1"
 
 
 async def test_prefill_after_rest_rejection():
-    spawner = make_spawner()
-    # JupyterHub stores REST options in orm_spawner.user_options before applying them.
-    spawner.orm_spawner.user_options = {"label": "run-2", "walltime": 99}
+    previous = {"label": "run-1", "walltime": 3}
+    spawner = make_spawner(stored=previous, user_options=previous)
+    request_options(spawner, {"label": "run-2", "walltime": 99})
     with pytest.raises(web.HTTPError):
-        await spawner._run_apply_user_options(spawner.orm_spawner.user_options)
+        await spawner._run_apply_user_options(spawner.user_options)
 
     form = parse_form(await spawner.get_options_form())
-    assert element(form, "label")["value"] == "run-2"
-    assert element(form, "walltime")["value"] == "2"
+    assert element(form, "label")["value"] == "run-1"
+    assert element(form, "walltime")["value"] == "3"
 
 
 @pytest.mark.parametrize("options", [None, [], "walltime=4", 4])
