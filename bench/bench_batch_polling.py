@@ -33,7 +33,7 @@ FLEET_SIZES = (10, 100, 1000)
 ROUNDS = 3
 INTERVAL = 1.0
 
-# The stand-in answers both query forms: batchspawner's "squeue -h -j ID -o '%T %B'"
+# The stand-in handles both query forms: batchspawner's "squeue -h -j ID -o '%T %B'"
 # and cylc-slurm's "squeue --jobs=A,B,... --format=%i|%T|%S|%N|%r".
 STANDIN_SQUEUE = """#!/bin/sh
 # Stand-in squeue for the benchmark, not Slurm: counts calls, reports every job RUNNING.

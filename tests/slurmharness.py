@@ -111,7 +111,7 @@ class Slurm:
         return text.strip() in ("idle", "mix", "alloc")
 
     def queue(self):
-        """Return ``{job_id: state}`` of every job the controller knows."""
+        """Return ``{job_id: state}`` of every job in the controller's memory."""
         text = self.run("squeue", "--noheader", "--states=all", "--format=%i %T").stdout
         return dict(line.split() for line in text.splitlines() if line.strip())
 

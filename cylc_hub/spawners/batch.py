@@ -43,12 +43,13 @@ from cylc_hub.spawners.ui_authorization import (
 SECRET_VARIABLES = {"JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"}
 UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.\-]")
 
-# Keeps the token file writable only by the user; the path is "$1", never spliced in.
+# Creates the token file readable only by the user. The paths arrive as "$1" and "$2",
+# never as shell text.
 WRITE_TOKEN_PROGRAM = 'umask 077 && mkdir -p -- "$1" && cat > "$1/$2"'
 
 
 class BatchSpawnError(Exception):
-    """A start failed; ``jupyterhub_message`` is shown to the user, ``str()`` goes to the log."""
+    """Failure of a start: ``jupyterhub_message`` is shown to the user and ``str()`` goes to the log."""
 
     def __init__(self, detail, user_message):
         super().__init__(detail)
@@ -94,7 +95,7 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
     batch_poll_max_interval = Float(
         300,
         min=1,
-        help="""Longest wait in seconds between queries while the scheduler fails to answer.""",
+        help="""Maximum seconds between queries while scheduler queries keep failing.""",
     ).tag(config=True)
 
     batch_command_timeout = Float(
@@ -264,7 +265,7 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
         self.job_status = None
 
     def _save_state(self):
-        """Write the state now, so that a hub restart during a queue wait still knows the job."""
+        """Write the state now, so that a hub restarted during a queue wait still has the job id."""
         if self.orm_spawner is not None:
             self.orm_spawner.state = self.get_state()
             self.db.commit()
@@ -384,7 +385,9 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
 
     async def start(self):
         if self.job_id:
-            # A job left from a start that the hub did not finish (a restart while queued).
+            # NOTE: a hub restarted while a job was queued does not load this
+            # spawner, so the job stays queued until this next start cancels it.
+            # If it starts first, the hub rejects its port report and the job exits.
             self.log.warning("Cancelling leftover job %s of %s", self.job_id, self._log_name)
             await self.cancel_job()
 

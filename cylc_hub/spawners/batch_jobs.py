@@ -1,7 +1,7 @@
 """Job states and the shared poller: one scheduler query per interval for every job.
 
-Each batch spawner asks a :class:`JobPoller` for its job's last known
-status instead of querying the scheduler itself. The poller runs while at
+Each batch spawner reads its job's last known status from a shared
+:class:`JobPoller` instead of querying the scheduler itself. The poller runs while at
 least one job is watched and sends one query for all watched job ids per
 interval, so the cost per interval does not grow with the number of servers.
 A failed query marks every status unknown (never "done") and the next query
@@ -30,7 +30,7 @@ UNKNOWN = "unknown"
 
 @dataclass(frozen=True)
 class JobStatus:
-    """What the scheduler last reported about one job."""
+    """Last reported state of one job, with the scheduler's own words for it."""
 
     state: str
     scheduler_state: str = ""
@@ -53,7 +53,7 @@ class JobStatus:
 
 
 class QueryFailed(Exception):
-    """The scheduler query did not return an answer that can be trusted."""
+    """Failure of a scheduler query: an error exit or output that cannot be parsed."""
 
 
 class JobPoller:
@@ -88,8 +88,8 @@ class JobPoller:
 
         self._watched: dict[str, int] = {}
         self._statuses: dict[str, JobStatus] = {}
-        # Start time of the last query that succeeded; a job submitted after it
-        # is not yet known to be missing.
+        # Start time of the last query that succeeded. A job submitted after it
+        # cannot be missing from its output yet.
         self._last_success: Optional[float] = None
         self._task: Optional[asyncio.Task] = None
         self._round = asyncio.Event()

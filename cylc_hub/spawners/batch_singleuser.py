@@ -22,8 +22,8 @@ def pick_port(ip):
     """Return a port that was free on ``ip`` a moment ago.
 
     NOTE: another process may take the port between this check and the
-    server's bind; the server then fails to start and the job ends, which
-    the hub reports as a failed start.
+    server's bind. The server then fails to start after the hub has the
+    port, so the hub waits ``http_timeout`` before it reports the failure.
     """
     with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as sock:
         sock.bind((ip, 0))

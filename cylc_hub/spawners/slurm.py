@@ -47,7 +47,7 @@ SQUEUE_FORMAT = "%i|%T|%S|%N|%r"
 # "12345" or, on a multi-cluster site, "12345;cluster".
 PARSABLE_JOB_ID = re.compile(r"\s*(\d+)(?:;([A-Za-z0-9_.\-]+))?\s*")
 
-# The controller's answer when no job of a one-id query exists any more.
+# squeue's error when the one job it was asked about no longer exists.
 INVALID_JOB_ID = "Invalid job id specified"
 
 
@@ -70,7 +70,7 @@ class SlurmScheduler:
         """Return the job id from ``sbatch --parsable`` output, ignoring other lines.
 
         Site submit plugins may print lines before or after the id, and a
-        multi-cluster answer is ``ID;CLUSTER``.
+        multi-cluster site prints ``ID;CLUSTER``.
         """
         for line in reversed(stdout.splitlines()):
             match = PARSABLE_JOB_ID.fullmatch(line)
@@ -92,7 +92,7 @@ class SlurmScheduler:
         """Return ``{job_id: JobStatus}`` for the jobs squeue listed; raise ``QueryFailed`` otherwise."""
         if result.exit_status != 0:
             if INVALID_JOB_ID in result.stderr:
-                # A definite answer: none of the queried jobs exists any more.
+                # Not a failure: the controller reports that the queried job no longer exists.
                 return {}
             raise QueryFailed(
                 f"squeue exited with {result.exit_status}: {result.stderr.strip()[:500]}"

@@ -68,14 +68,14 @@ def jobs_of(spool, user):
     return found
 
 
-def progress_until(hub, session, user, wanted, timeout=30):
+def progress_until(hub, session, user, expected, timeout=30):
     messages = []
     deadline = time.monotonic() + timeout
     with hub.api(session, "GET", f"/users/{user}/server/progress", stream=True) as stream:
         for line in stream.iter_lines(decode_unicode=True):
             if line.startswith("data:"):
                 messages.append(json.loads(line[5:]).get("message", ""))
-                if wanted in messages[-1] or time.monotonic() > deadline:
+                if expected in messages[-1] or time.monotonic() > deadline:
                     break
     return messages
 

@@ -5,6 +5,7 @@ so while alice's server runs, any other job waits in the queue.
 """
 
 import json
+import os
 import time
 
 import pytest
@@ -43,8 +44,8 @@ def job_of(slurm, user):
     return max(jobs, key=lambda job: int(job[0]))
 
 
-def progress_messages(hub, session, user, wanted, timeout=30):
-    """Read the spawn progress stream until a message contains ``wanted``; return all messages."""
+def progress_messages(hub, session, user, expected, timeout=30):
+    """Read the spawn progress stream until a message contains ``expected``; return all messages."""
     messages = []
     response = session.get(
         f"{hub.url}/hub/api/users/{user}/server/progress",
@@ -56,7 +57,7 @@ def progress_messages(hub, session, user, wanted, timeout=30):
     for line in response.iter_lines(decode_unicode=True):
         if line.startswith("data:"):
             messages.append(json.loads(line[5:]).get("message", ""))
-            if wanted in messages[-1]:
+            if expected in messages[-1]:
                 break
         if time.monotonic() > deadline:
             break
@@ -106,11 +107,14 @@ def test_port_report_rejects_bad_requests(slurm, slurm_hub):
     token_file = "/home/bob/.cylc/hub/jobs/cylc-hub-bob.token"
     bob_token = wait_for(lambda: _read(token_file), 30, message="bob's token file")
     user_token = hub.api(hub.login("alice"), "POST", "/users/alice/tokens", json={}).json()["token"]
+    alice_server_token = server_token_in_job(slurm, "alice")
 
     cases = [
         ({}, {"port": 9999}, 403),
         ({"Authorization": "token not-a-token"}, {"port": 9999}, 403),
         ({"Authorization": f"token {user_token}"}, {"port": 9999}, 403),
+        # alice's running server has its port: its token cannot set bob's, nor change its own.
+        ({"Authorization": f"token {alice_server_token}"}, {"port": 9999}, 409),
         ({"Authorization": f"token {bob_token}"}, {"port": "9999"}, 400),
         ({"Authorization": f"token {bob_token}"}, {"port": 9999.0}, 400),
         ({"Authorization": f"token {bob_token}"}, {"port": True}, 400),
@@ -127,6 +131,8 @@ def test_port_report_rejects_bad_requests(slurm, slurm_hub):
     model = hub.server_model(bob, "bob")
     assert model["pending"] == "spawn"
     assert not model["ready"]
+    assert "reported port 9999" not in hub.log_text()
+    assert hub.server_model(hub.login("alice"), "alice")["ready"]
     hub.stop_server(bob, "bob")
 
 
@@ -227,6 +233,22 @@ def test_job_cancelled_outside_hub_stops(slurm, slurm_hub):
 
     wait_for(lambda: hub.server_model(alice, "alice") is None, 30, message="the hub to notice")
     assert f"job {job_id} ended outside the hub" in hub.log_text()
+
+
+def server_token_in_job(slurm, user):
+    """Return the API token in the environment of ``user``'s UI server inside a Slurm job."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            raw = open(f"/proc/{pid}/environ", "rb").read()
+        except OSError:
+            continue
+        environ = dict(
+            item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item
+        )
+        if environ.get("JUPYTERHUB_USER") == user and environ.get("SLURM_JOB_ID"):
+            if environ.get("JUPYTERHUB_API_TOKEN"):
+                return environ["JUPYTERHUB_API_TOKEN"]
+    raise AssertionError(f"no Slurm job process of {user} carries a server token")
 
 
 def _read(path):

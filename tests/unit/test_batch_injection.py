@@ -122,7 +122,7 @@ def test_form_fields_cannot_inject(spawner_class, data):
 
 
 class RecordingTransport:
-    """Records every command and returns a canned answer for each program."""
+    """Records every command and returns a canned result for each program."""
 
     def __init__(self, answers):
         self.answers = answers

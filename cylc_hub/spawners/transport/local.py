@@ -26,8 +26,8 @@ class LocalTransport:
     ``environment``: the exact variables of every command, apart from the
     user's ``HOME``, ``USER`` and ``LOGNAME``. ``None`` keeps only
     ``DEFAULT_KEEP`` from the hub's environment, so a command such as
-    ``sbatch``, which copies its environment into the job, never sees the
-    hub's secrets.
+    ``sbatch``, which copies its environment into the job, never receives
+    the hub's secrets.
     """
 
     def __init__(self, user=None, environment=None):
