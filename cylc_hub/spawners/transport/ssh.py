@@ -19,9 +19,13 @@ from cylc_hub.spawners.transport.base import CommandError, CommandResult
 
 log = logging.getLogger(__name__)
 
-# OpenSSH's sshd allows 10 sessions per connection by default (MaxSessions),
-# so a transport keeps fewer channels open at once and queues the rest.
-DEFAULT_MAX_CHANNELS = 8
+# OpenSSH's sshd allows 10 sessions per connection by default (MaxSessions)
+# and counts closing sessions too: 8 at once still met refusals with OpenSSH
+# 9.2 here, 4 did not. A transport queues the commands beyond this.
+DEFAULT_MAX_CHANNELS = 4
+
+# Times a refused channel is requested again, with a growing pause, before failing.
+MAX_CHANNEL_REFUSALS = 5
 
 
 class SSHTarget(NamedTuple):
@@ -163,21 +167,31 @@ class SSHTransport:
         return await self._run(script, input, timeout, retry=False)
 
     async def _run(self, command, input, timeout, retry):
-        attempts = 2 if retry else 1
-        for attempt in range(1, attempts + 1):
+        reconnects = 1 if retry else 0
+        refusals = 0
+        while True:
             connection = await self.connect()
             try:
                 async with self._channels:
                     result = await asyncio.wait_for(
                         connection.run(command, input=input, check=False), timeout
                     )
-            except (asyncssh.ChannelOpenError, asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError) as error:
+            except asyncssh.ChannelOpenError as error:
+                # The command never started, so sending it again is safe. sshd
+                # refuses a session while it still counts closing ones against
+                # MaxSessions; a closed connection refuses every session.
+                if connection.is_closed():
+                    await self._forget(connection)
+                refusals += 1
+                if refusals > MAX_CHANNEL_REFUSALS:
+                    raise self._failure(error) from error
+                await asyncio.sleep(0.05 * refusals)
+                continue
+            except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError) as error:
                 await self._forget(connection)
-                if attempt == attempts:
-                    raise CommandError(
-                        f"SSH command on {self.target.label} failed: {error!r}",
-                        f"The SSH connection to {self.target.host} failed. Try again later.",
-                    ) from error
+                if reconnects == 0:
+                    raise self._failure(error) from error
+                reconnects -= 1
                 self.log.warning("SSH connection %s lost (%r); reconnecting", self.target.label, error)
                 continue
             except asyncio.TimeoutError as error:
@@ -187,6 +201,12 @@ class SSHTransport:
                     f"A command on {self.target.host} did not finish in {timeout:g} s. Try again later.",
                 ) from error
             return CommandResult(_exit_status(result), _text(result.stdout), _text(result.stderr))
+
+    def _failure(self, error):
+        return CommandError(
+            f"SSH command on {self.target.label} failed: {error!r}",
+            f"The SSH connection to {self.target.host} failed. Try again later.",
+        )
 
     async def forward_local_port(self, remote_host, remote_port, local_port=0):
         """Listen on 127.0.0.1 and forward each connection to ``remote_host:remote_port``.
