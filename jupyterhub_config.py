@@ -153,17 +153,12 @@ c.JupyterHub.load_roles = [
 #   c.CylcBatchSpawner.batch_poll_interval = 10      # one squeue/qstat per interval for all jobs
 #   c.CylcBatchSpawner.node_address = "{node}.ib.example.org"  # how the hub reaches a node
 #
-# Submit on a login node over the SSH spawner's pooled transport (host keys
-# checked against known_hosts) instead of on the hub host:
-#
-#   from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
-#
-#   def login_node(host, user):
-#       # user is None for the shared queue query, run as the hub's account.
-#       target = SSHTarget(host, 22, username=user or "cylchub",
-#                          client_key="/etc/cylc-hub/ssh/id_ed25519",
-#                          known_hosts="/etc/cylc-hub/ssh/known_hosts")
-#       return shared_pool.get(target)
+# Submit on a login node over the SSH spawner's pooled connections (host keys
+# checked against known_hosts) instead of on the hub host: each user's
+# commands run as that user, the shared queue query as query_user.
 #
 #   c.CylcBatchSpawner.submit_host = "login1.example.org"
-#   c.CylcBatchSpawner.transport_factory = login_node
+#   c.CylcBatchSpawner.ssh_keyfile = "/etc/cylc-hub/ssh/id_ed25519"
+#   c.CylcBatchSpawner.known_hosts = "/etc/cylc-hub/ssh/known_hosts"
+#   c.CylcBatchSpawner.query_user = "cylchub"
+#   c.CylcBatchSpawner.scheduler_environment = {"SLURM_CONF": "/etc/slurm/slurm.conf"}

@@ -25,13 +25,14 @@ import time
 
 from jupyterhub import orm
 from jupyterhub.spawner import Spawner
-from traitlets import Callable, Float, Integer, Unicode, default
+from traitlets import Callable, Dict, Float, Integer, TraitError, Unicode, default, validate
 
 from cylc_hub.spawners.batch_jobs import DONE, PENDING, RUNNING, JobPoller, shared_poller
-from cylc_hub.spawners.batch_script import ScriptValueError, render_job_script
+from cylc_hub.spawners.batch_script import ENV_NAME, ScriptValueError, render_job_script
 from cylc_hub.spawners.form import OptionsFormMixin
 from cylc_hub.spawners.transport.base import CommandError
 from cylc_hub.spawners.transport.local import LocalTransport
+from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
 from cylc_hub.spawners.ui_authorization import (
     load_decisions,
     render_config,
@@ -61,6 +62,25 @@ def _last_lines(text, count):
     return "\n".join(lines[-count:])
 
 
+class EnvironmentTransport:
+    """A remote transport whose every command runs through ``env NAME=VALUE ...``.
+
+    SSH servers accept few client variables, so the values travel as quoted
+    arguments of ``env`` instead.
+    """
+
+    def __init__(self, transport, environment):
+        self.transport = transport
+        self.prefix = ["env", *(f"{name}={value}" for name, value in sorted(environment.items()))]
+
+    async def run(self, argv, *, input=None, timeout=60.0):
+        argv = [*self.prefix, *argv] if len(self.prefix) > 1 else list(argv)
+        return await self.transport.run(argv, input=input, timeout=timeout)
+
+    async def close(self):
+        await self.transport.close()
+
+
 class CylcBatchSpawner(OptionsFormMixin, Spawner):
     """Start the Cylc UI Server as a batch job, submitted as the user."""
 
@@ -69,7 +89,8 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
         help="""Login host on which jobs are submitted, queried and cancelled.
 
         Empty: on the hub host, as the user through ``runuser`` (the hub runs
-        as root). Any other host needs ``transport_factory``.
+        as root). Any other host is reached over SSH as the user, through the
+        SSH spawner's connection pool (one connection per host and user).
         """,
     ).tag(config=True)
 
@@ -80,11 +101,54 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
 
         ``user`` is the user's name for submit, cancel and file commands, and
         ``None`` for the shared queue query, which runs as the hub's own
-        account. ``None`` (the default) uses the local transport, which only
-        works when ``submit_host`` is empty. For a login node, return the SSH
-        spawner's pooled transport.
+        account. ``None`` (the default): the local transport without
+        ``submit_host``, else the pooled SSH transport configured by the
+        ``ssh_*``, ``known_hosts`` and ``query_user`` options.
         """,
     ).tag(config=True)
+
+    ssh_port = Integer(22, min=1, max=65535, help="""SSH port of ``submit_host``.""").tag(config=True)
+
+    ssh_keyfile = Unicode(
+        "",
+        help="""Private key with which the hub logs in to ``submit_host`` as each user.
+
+        Empty: asyncssh's default keys of the hub's account.
+        """,
+    ).tag(config=True)
+
+    known_hosts = Unicode(
+        "",
+        help="""known_hosts file that ``submit_host``'s key is checked against.
+
+        Empty: the hub account's ``~/.ssh/known_hosts``. Host keys are always
+        checked; an unknown or changed key fails the connection.
+        """,
+    ).tag(config=True)
+
+    query_user = Unicode(
+        "",
+        help="""Account on ``submit_host`` that runs the shared queue query over SSH.
+
+        Required with ``submit_host``; any account that may list every job works.
+        """,
+    ).tag(config=True)
+
+    scheduler_environment = Dict(
+        value_trait=Unicode(),
+        help="""Environment variables for every scheduler command, such as ``{"SLURM_CONF": PATH}``.
+
+        On the hub host they are set directly; over SSH each command runs
+        through ``env NAME=VALUE``. Names must be letters, digits and ``_``.
+        """,
+    ).tag(config=True)
+
+    @validate("scheduler_environment")
+    def _check_scheduler_environment(self, proposal):
+        for name in proposal["value"]:
+            if not ENV_NAME.fullmatch(name):
+                raise TraitError(f"scheduler_environment: {name!r} is not an environment variable name")
+        return proposal["value"]
 
     batch_poll_interval = Float(
         10,
@@ -203,25 +267,43 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
     def output_path(self):
         return f"{self.job_directory}/{self.job_name}.out"
 
+    @property
+    def host(self):
+        """Login host of the current job, else of the next submission."""
+        return self.job_host if self.job_id else self.submit_host
+
     def transport(self, user):
-        """Return the transport for ``submit_host``, as ``user`` or (``None``) the hub account."""
+        """Return the transport for ``host``, as ``user`` or (``None``) the query account."""
         if self.transport_factory is not None:
-            return self.transport_factory(self.submit_host, user)
-        if self.submit_host:
+            return self.transport_factory(self.host, user)
+        if not self.host:
+            return LocalTransport(user=user, environment=self.submit_environment())
+
+        if user is None and not self.query_user:
             raise BatchSpawnError(
-                f"submit_host {self.submit_host!r} is set but transport_factory is not",
-                "The hub is not configured to reach the batch system. Ask the site administrator.",
+                f"submit_host {self.host!r} is set but query_user is not",
+                "The hub is not configured to query the batch system. Ask the site administrator.",
             )
-        return LocalTransport(user=user, environment=self.submit_environment())
+        target = SSHTarget(
+            host=self.host,
+            port=self.ssh_port,
+            username=user or self.query_user,
+            client_key=os.path.expanduser(self.ssh_keyfile) if self.ssh_keyfile else "",
+            known_hosts=os.path.expanduser(self.known_hosts) if self.known_hosts else "",
+        )
+        transport = shared_pool.get(target, logger=self.log)
+        return EnvironmentTransport(transport, self.scheduler_environment)
 
     def submit_environment(self):
         """Return the environment of local scheduler commands: PATH, LANG and ``SLURM_CONF``-like settings."""
         names = ("PATH", "LANG", "LC_ALL", "TZ", *self.scheduler.environment_names)
-        return {name: os.environ[name] for name in names if name in os.environ}
+        environment = {name: os.environ[name] for name in names if name in os.environ}
+        environment.update(self.scheduler_environment)
+        return environment
 
     @property
     def poller(self) -> JobPoller:
-        key = (type(self.scheduler).__name__, self.submit_host, self.scheduler.key)
+        key = (type(self.scheduler).__name__, self.host, self.scheduler.key)
 
         def create():
             return JobPoller(
@@ -231,7 +313,7 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
                 max_interval=self.batch_poll_max_interval,
                 timeout=self.batch_command_timeout,
                 clock=self.clock,
-                name=f"{type(self.scheduler).__name__}@{self.submit_host or 'localhost'}",
+                name=f"{type(self.scheduler).__name__}@{self.host or 'localhost'}",
                 logger=self.log,
             )
 

@@ -5,6 +5,8 @@ Environment variables, set by the batch test fixtures:
   CYLC_HUB_BATCH_SPAWNER  cylc-slurm (default) or cylc-pbs
   SLURM_CONF              the test cluster's slurm.conf (cylc-slurm)
   PATH                    starts with the PBS stand-in commands (cylc-pbs)
+  CYLC_HUB_BATCH_SUBMIT_HOST  host:port of an sshd to submit through (optional)
+  CYLC_HUB_SSH_KEY, CYLC_HUB_SSH_KNOWN_HOSTS  the hub's key and the sshd's known_hosts
 """
 
 import os
@@ -35,6 +37,16 @@ c.CylcBatchSpawner.start_timeout = 180
 # "gone" is offered by the form but not configured in Slurm, so sbatch rejects it.
 c.CylcSlurmSpawner.partitions = ["debug", "gone"]
 c.CylcPBSSpawner.queues = ["workq", "gone"]
+
+if os.environ.get("CYLC_HUB_BATCH_SUBMIT_HOST"):
+    host, port = os.environ["CYLC_HUB_BATCH_SUBMIT_HOST"].rsplit(":", 1)
+    c.CylcBatchSpawner.submit_host = host
+    c.CylcBatchSpawner.ssh_port = int(port)
+    c.CylcBatchSpawner.ssh_keyfile = os.environ["CYLC_HUB_SSH_KEY"]
+    c.CylcBatchSpawner.known_hosts = os.environ["CYLC_HUB_SSH_KNOWN_HOSTS"]
+    c.CylcBatchSpawner.query_user = "carol"
+    # The login node's sessions do not carry the test cluster's config path.
+    c.CylcBatchSpawner.scheduler_environment = {"SLURM_CONF": os.environ["SLURM_CONF"]}
 
 
 def break_python_for_dave(spawner):

@@ -1,0 +1,72 @@
+"""Which transport a batch spawner uses, and how scheduler variables reach remote commands."""
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from traitlets import TraitError
+
+from cylc_hub.spawners.batch import BatchSpawnError, EnvironmentTransport
+from cylc_hub.spawners.slurm import CylcSlurmSpawner
+from cylc_hub.spawners.transport.base import CommandResult
+from cylc_hub.spawners.transport.local import LocalTransport
+from cylc_hub.spawners.transport.ssh import SSHTransport
+
+
+def make_spawner(**config):
+    user = SimpleNamespace(name="alice", url="/user/alice/", escaped_name="alice")
+    hub = SimpleNamespace(public_host="", api_url="http://127.0.0.1:8081/hub/api/", base_url="/hub/")
+    return CylcSlurmSpawner(user=user, hub=hub, **config)
+
+
+class Recorder:
+    def __init__(self):
+        self.argv = None
+
+    async def run(self, argv, *, input=None, timeout=60.0):
+        self.argv = argv
+        return CommandResult(0, "", "")
+
+
+def test_local_without_submit_host():
+    spawner = make_spawner(scheduler_environment={"SLURM_CONF": "/etc/site/slurm.conf"})
+
+    transport = spawner.transport("alice")
+
+    assert isinstance(transport, LocalTransport)
+    assert transport.user == "alice"
+    assert transport.environment["SLURM_CONF"] == "/etc/site/slurm.conf"
+
+
+def test_ssh_with_submit_host():
+    spawner = make_spawner(submit_host="login1", ssh_port=2222, query_user="cylchub", known_hosts="/k")
+
+    submit = spawner.transport("alice")
+    query = spawner.transport(None)
+
+    assert isinstance(submit.transport, SSHTransport)
+    assert submit.transport.target.username == "alice"
+    assert submit.transport.target.port == 2222
+    assert submit.transport.target.known_hosts == "/k"
+    assert query.transport.target.username == "cylchub"
+
+
+def test_query_user_required_over_ssh():
+    spawner = make_spawner(submit_host="login1")
+
+    with pytest.raises(BatchSpawnError, match="query_user"):
+        spawner.transport(None)
+
+
+def test_environment_prefix_is_arguments():
+    recorder = Recorder()
+    transport = EnvironmentTransport(recorder, {"SLURM_CONF": "/a b;c", "A": "1"})
+
+    asyncio.run(transport.run(["squeue", "--jobs=1"]))
+
+    assert recorder.argv == ["env", "A=1", "SLURM_CONF=/a b;c", "squeue", "--jobs=1"]
+
+
+def test_environment_name_validated():
+    with pytest.raises(TraitError, match="not an environment variable name"):
+        make_spawner(scheduler_environment={"A=1; id": "x"})
