@@ -5,7 +5,7 @@
 VENV ?= /opt/cylc-hub/venv
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup-test
+.PHONY: demo test setup-test bench-ssh
 
 demo:
 	scripts/demo.sh
@@ -15,3 +15,7 @@ setup-test:
 
 test: setup-test
 	scripts/run-tests.sh $(PYTEST_ARGS)
+
+# cylc-ssh: spawn to ready against its floor, and SSH connections per poll sweep.
+bench-ssh: setup-test
+	$(VENV)/bin/python bench/bench_ssh.py

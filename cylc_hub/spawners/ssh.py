@@ -38,8 +38,8 @@ from cylc_hub.spawners.ui_authorization import (
 ANY_HOST = "any"
 
 # Seconds between checks while the server starts; doubled up to the maximum.
-READY_CHECK_INTERVAL = 0.5
-READY_CHECK_MAX_INTERVAL = 3.0
+READY_CHECK_INTERVAL = 0.2
+READY_CHECK_MAX_INTERVAL = 1.0
 
 # Lines of the remote log shown to the user when the server exits while starting.
 LOG_TAIL_LINES = 15
