@@ -162,3 +162,21 @@ c.JupyterHub.load_roles = [
 #   c.CylcBatchSpawner.known_hosts = "/etc/cylc-hub/ssh/known_hosts"
 #   c.CylcBatchSpawner.query_user = "cylchub"
 #   c.CylcBatchSpawner.scheduler_environment = {"SLURM_CONF": "/etc/slurm/slurm.conf"}
+
+# --- SSH to login nodes (commented) ----------------------------------------
+#
+# Each UI server runs on a login node as the user, started over SSH by the hub
+# (asyncssh; one pooled connection per host and user). The hub token reaches
+# the server on the SSH channel's stdin, never in a command line or a file.
+#
+#   c.JupyterHub.spawner_class = "cylc-ssh"
+#   c.JupyterHub.cleanup_servers = False             # servers outlive a hub restart
+#   c.CylcSSHSpawner.policy_file = policy_file
+#   c.CylcSSHSpawner.remote_hosts = ["login1.example.org", "login2.example.org:2222"]
+#   c.CylcSSHSpawner.host_selection = "least-loaded"  # or "random", "first"
+#   c.CylcSSHSpawner.ssh_keyfile = "/etc/cylc-hub/keys/{username}"  # or "~/.ssh/id_cylc_hub"
+#   c.CylcSSHSpawner.known_hosts = "/etc/cylc-hub/ssh/known_hosts"  # checking cannot be off
+#   c.CylcSSHSpawner.prologue = "module load cylc"   # site shell lines before the server
+#   c.CylcSSHSpawner.cmd = ["cylc", "hubapp"]
+#   c.CylcSSHSpawner.tunnel = False                  # True if the proxy cannot reach the nodes
+#   c.Spawner.hub_connect_url = "http://hub.example.org:8081"  # how the servers reach the hub API
