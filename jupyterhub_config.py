@@ -52,6 +52,8 @@ if "CYLC_HUB_UI_AUTHORIZATION" in os.environ:
 
 # The cylc-access service: the list of servers each person may view, and the hub shares.
 service_port = port("CYLC_HUB_SERVICE_PORT", 10101)
+# The hub's home page shows that list too (cylc_hub/templates/hub/home.html).
+c.JupyterHub.template_paths = [os.path.join(here, "cylc_hub", "templates", "hub")]
 # Slot N lets the members of group cylc-access-N-viewers (one class of viewers that
 # the policy treats alike) open the servers of the members of cylc-access-N-owners.
 # cylc-access fills the groups; a site with more viewer classes than slots gets one
@@ -76,6 +78,7 @@ c.JupyterHub.services = [
             # Seconds between sweeps that revoke shares made outside the policy.
             f"--sweep-interval={os.environ.get('CYLC_HUB_SWEEP_INTERVAL', '60')}",
             f"--access-slots={access_slots}",
+            f"--page-size={os.environ.get('CYLC_HUB_LIST_PAGE_SIZE', '50')}",
         ],
         "oauth_no_confirm": True,
         "display": True,

@@ -55,7 +55,7 @@ def test_viewable_empty_for_dave(hub, alice_server):
     response = get_viewable(hub, dave)
 
     assert response.status_code == 200
-    assert response.json() == {"user": "dave", "servers": []}
+    assert response.json() == {"user": "dave", "total": 0, "servers": []}
 
 
 def test_viewable_without_login_is_403(hub):
@@ -77,7 +77,7 @@ def test_list_page_links_owner(hub, alice_server):
     page = hub.open(bob, f"{SERVICE}/")
 
     assert page.status_code == 200
-    assert 'href="/user/alice/cylc/"' in page.text
+    assert f'href="{SERVICE}/open/alice"' in page.text
     assert "dave" not in page.text
 
 

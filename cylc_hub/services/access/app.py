@@ -16,6 +16,7 @@ from cylc_hub.services.access.grant_handlers import GrantsAPIHandler, GrantsPage
 from cylc_hub.services.access.grants_store import GrantStore
 from cylc_hub.services.access.handlers import (
     ListPageHandler,
+    OpenHandler,
     PermissionsAPIHandler,
     ViewableAPIHandler,
 )
@@ -38,6 +39,7 @@ class CylcAccessService(Application):
         "config": "CylcAccessService.config_file",
         "grants-db-url": "CylcAccessService.grants_db_url",
         "access-slots": "CylcAccessService.access_slots",
+        "page-size": "CylcAccessService.list_page_size",
     }
 
     config_file = Unicode("", help="Path of a Python traitlets config file to load.").tag(
@@ -100,6 +102,10 @@ class CylcAccessService(Application):
         help="Seconds between two checks for grants that have passed their end.",
     ).tag(config=True)
 
+    list_page_size = Integer(
+        50, min=1, max=1000, help="Number of servers on one page of the list."
+    ).tag(config=True)
+
     service_url = Unicode(
         help="URL the service listens on. Default: $JUPYTERHUB_SERVICE_URL, set by the hub."
     ).tag(config=True)
@@ -151,6 +157,7 @@ class CylcAccessService(Application):
             "users_prefix": os.environ.get("JUPYTERHUB_BASE_URL", "/") + "user/",
             "service_prefix": prefix,
             "ui_path": self.ui_path,
+            "list_page_size": self.list_page_size,
             "cookie_secret": os.urandom(32),
             "jinja_env": jinja2.Environment(
                 loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True
@@ -163,6 +170,7 @@ class CylcAccessService(Application):
             (url_path_join(prefix, "api/viewable"), ViewableAPIHandler),
             (url_path_join(prefix, r"api/permissions/([^/]+)"), PermissionsAPIHandler),
             (url_path_join(prefix, "grants"), GrantsPageHandler),
+            (url_path_join(prefix, r"open/([^/]+)"), OpenHandler),
             (url_path_join(prefix, r"api/grants/([^/]+)"), GrantsAPIHandler),
             (url_path_join(prefix, r"api/grants/([^/]+)/([^/]+)"), GrantsAPIHandler),
         ]

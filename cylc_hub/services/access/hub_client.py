@@ -93,11 +93,6 @@ class HubClient:
         path = f"/shares/{quote(owner, safe='')}/{quote(server_name, safe='')}"
         return await self.request("PATCH", path, {"user": viewer})
 
-    async def grant_group_share(self, owner, group, server_name=""):
-        """Share ``owner``'s server with every member of the hub group ``group``."""
-        path = f"/shares/{quote(owner, safe='')}/{quote(server_name, safe='')}"
-        return await self.request("POST", path, {"group": group})
-
     async def revoke_group_share(self, owner, group, server_name=""):
         """Revoke every scope that ``owner``'s server shares with the hub group ``group``."""
         path = f"/shares/{quote(owner, safe='')}/{quote(server_name, safe='')}"
@@ -106,14 +101,6 @@ class HubClient:
     async def list_groups(self):
         """Return the model of every hub group, with its members in ``users``."""
         return await self.list_paginated("/groups")
-
-    async def create_group(self, name, users):
-        """Create the hub group ``name`` with ``users`` as its members."""
-        return await self.request("POST", f"/groups/{quote(name, safe='')}", {"users": sorted(users)})
-
-    async def delete_group(self, name):
-        """Delete the hub group ``name``; the hub deletes its shares with it."""
-        return await self.request("DELETE", f"/groups/{quote(name, safe='')}")
 
     async def add_group_members(self, name, users):
         """Add ``users`` to the hub group ``name``."""
