@@ -35,6 +35,7 @@ limit = ["READ", "CONTROL"]
 TEST_CONFIG = """
 import os
 load_subconfig(os.environ["CYLC_HUB_BASE_CONFIG"])
+c.Authenticator.admin_users = {"alice"}
 c.JupyterHub.services.append(
     {"name": "test-sharer", "api_token": os.environ["CYLC_HUB_TEST_SHARER_TOKEN"]}
 )
@@ -293,3 +294,32 @@ def test_grants_survive_service_restart(grants_hub, bob):
     assert [(grant["viewer"], grant["permissions"]) for grant in grants] == [("carol", ["READ", "pause"])]
     owners = viewable_owners(hub, hub.login("carol"))
     assert owners["bob"] == ["pause", "read"]
+
+
+def test_admin_explains_pair(grants_hub, bob):
+    hub = grants_hub
+    alice = hub.login("alice")
+    hub.open(alice, f"{SERVICE}/explain")
+
+    response = alice.get(
+        f"{hub.url}{SERVICE}/api/explain", params={"owner": "bob", "user": "carol"}, timeout=30
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["owner"] == "bob"
+    assert body["user"] == "carol"
+    assert body["matched"][0]["rule"] == 1
+    assert body["reasons"]
+    page = hub.open(alice, f"{SERVICE}/explain?owner=bob&user=dave")
+    assert page.status_code == 200
+    assert "No rule matches this owner and viewer" in page.text
+
+
+def test_explain_refuses_non_admin(grants_hub, bob):
+    hub = grants_hub
+    hub.open(bob, f"{SERVICE}/grants")
+
+    response = bob.get(f"{hub.url}{SERVICE}/api/explain", params={"owner": "bob", "user": "carol"}, timeout=30)
+
+    assert response.status_code == 403

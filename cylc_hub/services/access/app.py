@@ -12,6 +12,7 @@ from tornado import web
 from traitlets import Float, Integer, Unicode, default
 from traitlets.config import Application
 
+from cylc_hub.services.access.explain_handlers import ExplainAPIHandler, ExplainPageHandler
 from cylc_hub.services.access.grant_handlers import GrantsAPIHandler, GrantsPageHandler
 from cylc_hub.services.access.grants_store import GrantStore
 from cylc_hub.services.access.handlers import (
@@ -171,6 +172,8 @@ class CylcAccessService(Application):
             (url_path_join(prefix, r"api/permissions/([^/]+)"), PermissionsAPIHandler),
             (url_path_join(prefix, "grants"), GrantsPageHandler),
             (url_path_join(prefix, r"open/([^/]+)"), OpenHandler),
+            (url_path_join(prefix, "explain"), ExplainPageHandler),
+            (url_path_join(prefix, "api/explain"), ExplainAPIHandler),
             (url_path_join(prefix, r"api/grants/([^/]+)"), GrantsAPIHandler),
             (url_path_join(prefix, r"api/grants/([^/]+)/([^/]+)"), GrantsAPIHandler),
         ]
