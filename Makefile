@@ -5,7 +5,7 @@
 VENV ?= /opt/cylc-hub/venv
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup-test bench-ssh
+.PHONY: demo test setup-test bench bench-ssh
 
 demo:
 	scripts/demo.sh
@@ -19,3 +19,8 @@ test: setup-test
 # cylc-ssh: spawn to ready against its floor, and SSH connections per poll sweep.
 bench-ssh: setup-test
 	$(VENV)/bin/python bench/bench_ssh.py
+
+# Print the cylc-access benchmarks (figures only, nothing is asserted);
+# see bench/access_results.md. Add other benchmark scripts to the list.
+bench:
+	for script in bench/bench_access*.py; do $(VENV)/bin/python "$$script" || exit 1; done

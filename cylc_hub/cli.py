@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from cylc_hub import __version__
-from cylc_hub.policy import Policy, PolicyError, load_policy
+from cylc_hub.policy import Policy, PolicyError, load_policy, parse_policy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("viewer", metavar="VIEWER", type=user_name, help="user who opens it")
     explain.set_defaults(handler=run_explain)
 
+    convert = actions.add_parser(
+        "convert",
+        help="print the TOML policy for a cylc-uiserver site_authorization",
+        description=(
+            "Run a Jupyter config file (such as jupyter_config.py) that sets "
+            "c.CylcUIServer.site_authorization, and print the equivalent TOML "
+            "site policy on stdout. Exits 1 with the reason on stderr when the "
+            "file fails, sets no site_authorization, or the result is invalid."
+        ),
+    )
+    convert.add_argument("file", metavar="FILE", help="path of the Jupyter config file (Python)")
+    convert.set_defaults(handler=run_convert)
+
     return parser
 
 
@@ -100,6 +113,28 @@ def run_explain(args: argparse.Namespace) -> int:
 
     decision = policy.decide(args.owner, args.viewer)
     print(json.dumps(decision.to_json(), indent=2))
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """Print the converted policy after checking that it loads as a valid policy."""
+    from cylc_hub.policy.convert import (
+        ConversionError,
+        convert_site_authorization,
+        load_site_authorization,
+    )
+
+    try:
+        text = convert_site_authorization(load_site_authorization(args.file), source=args.file)
+        parse_policy(text, source=f"{args.file} (converted)")
+    except ConversionError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except PolicyError as error:
+        print(f"The converted policy is invalid:\n{error}", file=sys.stderr)
+        return 1
+
+    sys.stdout.write(text)
     return 0
 
 
