@@ -323,3 +323,24 @@ def test_explain_refuses_non_admin(grants_hub, bob):
     response = bob.get(f"{hub.url}{SERVICE}/api/explain", params={"owner": "bob", "user": "carol"}, timeout=30)
 
     assert response.status_code == 403
+
+
+def test_authorization_api_includes_grants(grants_hub, bob):
+    hub = grants_hub
+    headers = api_headers(hub, bob)
+    created = bob.post(
+        f"{hub.url}{SERVICE}/api/grants/bob",
+        json={"viewer": "carol", "permissions": ["READ", "hold"]},
+        headers=headers,
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+
+    response = bob.get(f"{hub.url}{SERVICE}/api/authorization/bob", timeout=30)
+
+    assert response.status_code == 200, response.text
+    entry = response.json()["site_authorization"]["bob"]["carol"]
+    assert entry == {"default": ["hold", "read"], "limit": ["hold", "read"]}
+    carol = hub.login("carol")
+    hub.open(carol, f"{SERVICE}/")
+    assert carol.get(f"{hub.url}{SERVICE}/api/authorization/bob", timeout=30).status_code == 403

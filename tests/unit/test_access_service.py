@@ -225,3 +225,17 @@ async def test_ensure_viewer_creates_missing_share(store):
 
     assert hub.viewers_of("alice") == {"bob"}
     assert [call for call in hub.calls if call[1] != "alice"] == []
+
+
+async def test_sweep_revokes_group_share(store, caplog):
+    hub = FakeHub({"alice": True, "bob": False, "dave": False})
+    hub.groups["everyone"] = {"bob", "dave"}
+    hub.group_shares["alice"] = {"everyone"}
+    reconciler = Reconciler(hub, store, slots=hub.slots)
+
+    with caplog.at_level(logging.WARNING):
+        await reconciler.sweep()
+
+    assert hub.group_shares["alice"] == set()
+    assert hub.viewers_of("alice") == {"bob"}
+    assert "Share revoked: alice's server from group everyone (made outside the policy)" in caplog.text

@@ -16,6 +16,7 @@ from cylc_hub.services.access.explain_handlers import ExplainAPIHandler, Explain
 from cylc_hub.services.access.grant_handlers import GrantsAPIHandler, GrantsPageHandler
 from cylc_hub.services.access.grants_store import GrantStore
 from cylc_hub.services.access.handlers import (
+    AuthorizationAPIHandler,
     ListPageHandler,
     OpenHandler,
     PermissionsAPIHandler,
@@ -174,6 +175,7 @@ class CylcAccessService(Application):
             (url_path_join(prefix, r"open/([^/]+)"), OpenHandler),
             (url_path_join(prefix, "explain"), ExplainPageHandler),
             (url_path_join(prefix, "api/explain"), ExplainAPIHandler),
+            (url_path_join(prefix, r"api/authorization/([^/]+)"), AuthorizationAPIHandler),
             (url_path_join(prefix, r"api/grants/([^/]+)"), GrantsAPIHandler),
             (url_path_join(prefix, r"api/grants/([^/]+)/([^/]+)"), GrantsAPIHandler),
         ]
