@@ -509,10 +509,11 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
             self.job_status = status
             if status.state == DONE:
                 tail = await self.output_tail()
+                job_id = self._forget_job()
                 raise BatchSpawnError(
-                    f"job {self.job_id} of {self._log_name} ended before its server started "
+                    f"job {job_id} of {self._log_name} ended before its server started "
                     f"({status.scheduler_state or status.reason}); output:\n{tail}",
-                    f"The job {self.job_id} ended before the server started. "
+                    f"The job {job_id} ended before the server started. "
                     f"Last lines of its output:\n{tail or '(no output)'}",
                 )
             round_done = asyncio.ensure_future(self.poller.wait_for_round(self.batch_poll_interval * 2))
@@ -528,9 +529,10 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
             if status.state == RUNNING and status.node:
                 return status.node
             if status.state == DONE:
+                job_id = self._forget_job()
                 raise BatchSpawnError(
-                    f"job {self.job_id} of {self._log_name} ended right after reporting its port",
-                    f"The job {self.job_id} ended as its server started. Try again.",
+                    f"job {job_id} of {self._log_name} ended right after reporting its port",
+                    f"The job {job_id} ended as its server started. Try again.",
                 )
             await self.poller.wait_for_round(self.batch_poll_interval * 2)
 
@@ -576,9 +578,16 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
                 self.job_id,
                 status.scheduler_state or status.reason,
             )
-            self._unwatch()
+            self._forget_job()
             return 1
         return None
+
+    def _forget_job(self):
+        """Stop watching a job that has ended, so that ``stop`` does not cancel it; return its id."""
+        job_id = self.job_id
+        self._unwatch()
+        self.job_id = ""
+        return job_id
 
     def _watch(self):
         if self._watching != self.job_id:
@@ -619,4 +628,13 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
             self._port_future.cancel()
         if self.job_id:
             await self.cancel_job()
+        await self.remove_token_file()
         self.job_status = None
+
+    async def remove_token_file(self):
+        """Remove the token file of a job that never started, which would otherwise stay behind."""
+        path = f"{self.job_directory}/{self.job_name}.token"
+        try:
+            await self._run(self.user.name, ["rm", "-f", "--", path], "Removing the token file")
+        except BatchSpawnError as error:
+            self.log.warning("%s", error)

@@ -232,7 +232,11 @@ def test_job_cancelled_outside_hub_stops(slurm, slurm_hub):
     slurm.run("scancel", job_id)
 
     wait_for(lambda: hub.server_model(alice, "alice") is None, 30, message="the hub to notice")
-    assert f"job {job_id} ended outside the hub" in hub.log_text()
+    log = hub.log_text()
+    assert f"job {job_id} ended outside the hub" in log
+    # The hub does not try to cancel a job that is already gone.
+    assert f"job {job_id} of alice returned" not in log
+    assert f"Cancelled job {job_id} of alice" not in log
 
 
 def server_token_in_job(slurm, user):

@@ -147,7 +147,7 @@ def test_commands_carry_no_option_values():
         await spawner.write_token_file()
         spawner.job_id = await spawner.submit(script)
         await spawner.output_tail()
-        await spawner.cancel_job()
+        await spawner.stop()
 
     asyncio.run(flow())
 
@@ -157,6 +157,7 @@ def test_commands_carry_no_option_values():
         ["sbatch", "--parsable"],
         ["tail", "-n", "20", "--", ".cylc/hub/jobs/cylc-hub-alice.out"],
         ["scancel", "77"],
+        ["rm", "-f", "--", ".cylc/hub/jobs/cylc-hub-alice.token"],
     ]
     inputs = [data for _, data in transport.commands]
     assert inputs[0] == spawner.api_token
