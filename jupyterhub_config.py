@@ -155,6 +155,8 @@ c.JupyterHub.load_roles = [
 #   c.CylcPBSSpawner.queues = ["workq"]
 #   c.CylcBatchSpawner.batch_poll_interval = 10      # one squeue/qstat per interval for all jobs
 #   c.CylcBatchSpawner.node_address = "{node}.ib.example.org"  # how the hub reaches a node
+#   c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"          # jobs reach the hub API,
+#   c.JupyterHub.hub_connect_url = "http://hub.example.org:8081"  # and report their port there
 #
 # Submit on a login node over the SSH spawner's pooled connections (host keys
 # checked against known_hosts) instead of on the hub host: each user's
