@@ -9,7 +9,7 @@ and prints two tables:
 
 1. Spawn to ready: the hub's ``POST /users/alice/server`` until the hub
    reports the server ready, against the floor: one SSH connection opened by
-   hand that runs the same ``cylc hubapp`` until it answers HTTP. The ratio
+   hand that runs the same ``cylc hubapp`` until it responds to HTTP. The ratio
    is spawn time over floor time (median of ``--rounds``).
 2. Poll sweep: 100 server process groups (``sleep``) spread over 4 users and
    2 hosts, polled by 100 ``CylcSSHSpawner`` objects through the shared pool,
@@ -63,7 +63,7 @@ def time_hub_spawn(hub, session):
 
 
 async def time_floor(site, token):
-    """Return seconds to connect once and run ``cylc hubapp`` by hand until it answers HTTP."""
+    """Return seconds to connect once and run ``cylc hubapp`` by hand until it responds to HTTP."""
     host = site.hosts[1]
     port = free_port_on(host.address)
     base = "/user/alice/"

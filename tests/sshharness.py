@@ -62,9 +62,10 @@ class SSHHost:
     def log_path(self):
         return self.directory / "sshd.log"
 
-    def write_config(self, authorized_dir):
+    def write_config(self, authorized_dir, user_ca):
         lines = [
             f"Port {self.port}",
+            f"TrustedUserCAKeys {user_ca}",
             f"ListenAddress {self.address}",
             f"HostKey {self.directory / 'host_key'}",
             f"PidFile {self.directory / 'sshd.pid'}",
@@ -139,6 +140,10 @@ class SSHSite:
     hosts: list
     client_key: Path
     wrong_key: Path
+    # A key that no authorized_keys file lists, and its OpenSSH certificate
+    # signed by the user CA that every host trusts.
+    certified_key: Path
+    certificate: Path
     known_hosts: Path
     changed_known_hosts: Path
 
@@ -169,6 +174,19 @@ def start_site(loads=(None, None), addresses=("127.0.0.1", "127.0.0.2")):
     wrong_key = directory / "wrong_key"
     keygen(wrong_key, "cylc-hub-test-unauthorized")
 
+    user_ca = directory / "user_ca"
+    keygen(user_ca, "cylc-hub-test-user-ca")
+    certified_key = directory / "certified_key"
+    keygen(certified_key, "cylc-hub-test-certified")
+    subprocess.run(
+        ["ssh-keygen", "-q", "-s", str(user_ca), "-I", "cylc-hub-test", "-n", ",".join(USERS),
+         "-V", "-5m:+1d", f"{certified_key}.pub"],
+        check=True,
+    )
+    # Under another name, so that asyncssh does not load it beside the key by itself.
+    certificate = directory / "user_certificate.pub"
+    Path(f"{certified_key}-cert.pub").rename(certificate)
+
     authorized_dir = directory / "authorized"
     authorized_dir.mkdir(mode=0o755)
     for user in USERS:
@@ -191,7 +209,7 @@ def start_site(loads=(None, None), addresses=("127.0.0.1", "127.0.0.2")):
             host_public,
             environment={"CYLC_HUB_TEST_LOAD": load} if load is not None else {},
         )
-        host.write_config(authorized_dir)
+        host.write_config(authorized_dir, f"{user_ca}.pub")
         key_type, key_data = host_public.split()[:2]
         other_type, other_data = other_public.split()[:2]
         known.append(f"[{address}]:{host.port} {key_type} {key_data}")
@@ -203,7 +221,9 @@ def start_site(loads=(None, None), addresses=("127.0.0.1", "127.0.0.2")):
     changed_known_hosts = directory / "changed_known_hosts"
     changed_known_hosts.write_text("\n".join(changed) + "\n")
 
-    site = SSHSite(directory, hosts, client_key, wrong_key, known_hosts, changed_known_hosts)
+    site = SSHSite(
+        directory, hosts, client_key, wrong_key, certified_key, certificate, known_hosts, changed_known_hosts
+    )
     try:
         for host in hosts:
             host.start()
@@ -316,7 +336,7 @@ def spawn_failure(hub, session, user, options=None):
     response = hub.api(session, "POST", f"/users/{user}/server", json=options or {"user_options": {}})
     if response.status_code >= 400:
         return response.json().get("message", response.text), []
-    # JupyterHub 6.1 answers 201 or 202 for a spawn still pending after slow_spawn_timeout.
+    # JupyterHub 6.1 returns 201 or 202 for a spawn still pending after slow_spawn_timeout.
     assert response.status_code in (201, 202), response.text
 
     events = []

@@ -20,11 +20,12 @@ from jupyterhub import orm
 from jupyterhub.spawner import Spawner
 from sqlalchemy.orm import object_session
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from traitlets import Bool, Callable, Dict, Enum, Float, Integer, List, Unicode, Union, default
+from traitlets import Bool, Dict, Float, Integer, Unicode, default
 
 from cylc_hub.spawners.form import OptionsFormMixin
 from cylc_hub.spawners.launcher import BOOTSTRAP, LOG_NAME
 from cylc_hub.spawners.local import DEFAULT_FORM_FIELDS
+from cylc_hub.spawners.ssh_hosts import ANY_HOST, HostSelectionMixin, host_choices
 from cylc_hub.spawners.transport import CommandError
 from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
 from cylc_hub.spawners.ui_authorization import (
@@ -34,84 +35,23 @@ from cylc_hub.spawners.ui_authorization import (
     site_authorization,
 )
 
-# Form value of the host field that lets the spawner choose by host_selection.
-ANY_HOST = "any"
-
-# Seconds between checks while the server starts; doubled up to the maximum.
+# Seconds between readiness checks while the server starts, doubled after each up to the maximum.
 READY_CHECK_INTERVAL = 0.2
 READY_CHECK_MAX_INTERVAL = 1.0
 
 # Lines of the remote log shown to the user when the server exits while starting.
 LOG_TAIL_LINES = 15
 
-# Host name -> (time.monotonic() when read, load); shared by the spawners of the hub.
-_load_cache = {}
-
-
 class SSHSpawnError(Exception):
-    """A failed spawn: ``str()`` is the detail for the log, ``jupyterhub_message`` the page's text."""
+    """A failed spawn, with the detail for the log in ``str()`` and the page's text in ``jupyterhub_message``."""
 
     def __init__(self, detail, user_message):
         super().__init__(detail)
         self.jupyterhub_message = user_message
 
 
-def split_host(entry, default_port):
-    """Return ``(host, port)`` for a ``remote_hosts`` entry ``host`` or ``host:port``."""
-    host, separator, port = entry.rpartition(":")
-    if separator and port.isdigit() and host and ":" not in host:
-        return host, int(port)
-    return entry, default_port
-
-
-async def host_choices(spawner):
-    """Return the host field's choices: the spawner's pick first, then each configured host."""
-    hosts = await spawner.configured_hosts()
-    label = {"least-loaded": "Least loaded host", "random": "Any host", "first": "First host that answers"}
-    return [{"value": ANY_HOST, "label": label[spawner.host_selection]}] + hosts
-
-
-class CylcSSHSpawner(OptionsFormMixin, Spawner):
+class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
     """Start ``cylc hubapp`` on a remote host over SSH and manage it through a pooled connection."""
-
-    remote_hosts = Union(
-        [List(Unicode()), Callable()],
-        default_value=[],
-        help="""Hosts that may run UI servers, as ``host`` or ``host:port`` strings.
-
-        Or a callable taking the spawner and returning such a list (it may be
-        async), to give each user their own hosts. Users choose among them in
-        the options form's ``host`` field, or leave the choice to
-        ``host_selection``.
-        """,
-    ).tag(config=True)
-
-    host_selection = Enum(
-        ["least-loaded", "random", "first"],
-        default_value="least-loaded",
-        help="""How the spawner picks a host when the user does not choose one.
-
-        ``least-loaded`` reads each host's load with ``load_command`` (cached
-        for ``load_cache_seconds``), ``random`` shuffles, ``first`` keeps the
-        configured order. A host that cannot be reached is logged and skipped.
-        """,
-    ).tag(config=True)
-
-    load_command = List(
-        Unicode(),
-        default_value=["cat", "/proc/loadavg"],
-        help="""Command whose output starts with the host's load as a number.
-
-        Runs on the pooled connection as the user. The default reads the
-        one-minute load average of Linux.
-        """,
-    ).tag(config=True)
-
-    load_cache_seconds = Float(
-        30.0,
-        min=0,
-        help="Seconds for which a host's load, once read, is used for every user's choice.",
-    ).tag(config=True)
 
     ssh_port = Integer(
         22, min=1, max=65535, help="SSH port of hosts given without ``:port`` in ``remote_hosts``."
@@ -149,7 +89,7 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
 
         Empty: ``~/.ssh/known_hosts`` and ``/etc/ssh/ssh_known_hosts`` of the
         account running the hub. Checking cannot be turned off: a host with an
-        unknown or changed key is refused with a message naming the host.
+        unknown or changed key is rejected with a message naming the host.
         """,
     ).tag(config=True)
 
@@ -205,7 +145,7 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
     poll_failure_limit = Integer(
         3,
         min=1,
-        help="""Consecutive failed polls (host not answering) after which the server counts as stopped.
+        help="""Consecutive failed polls (host unreachable, SSH failing) after which the server counts as stopped.
 
         Until then its state is unknown and the hub keeps it.
         """,
@@ -232,8 +172,8 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
 
     @default("env_keep")
     def _default_env_keep(self):
-        # The hub host's PATH and the like are wrong on another host; the login
-        # environment of the SSH session and the prologue provide them.
+        # The hub host's PATH and similar variables do not fit another host, so
+        # the login environment of the SSH session and the prologue provide them.
         return []
 
     @default("form_fields")
@@ -292,14 +232,6 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
 
     # --- connections ---------------------------------------------------
 
-    async def configured_hosts(self):
-        hosts = self.remote_hosts
-        if callable(hosts):
-            hosts = hosts(self)
-            if asyncio.iscoroutine(hosts) or isinstance(hosts, asyncio.Future):
-                hosts = await hosts
-        return [str(host) for host in hosts]
-
     def _expand_template(self, template):
         path = template.format(username=self.user.name)
         if path.startswith("~/") or path == "~":
@@ -321,47 +253,6 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
 
     def _transport(self):
         return self.transport_for(self.host, self.ssh_port_in_use)
-
-    async def host_load(self, host, port):
-        """Return the host's load (cached), or None when it cannot be read."""
-        cached = _load_cache.get((host, port))
-        if cached and time.monotonic() - cached[0] < self.load_cache_seconds:
-            return cached[1]
-
-        result = await self.transport_for(host, port).run(self.load_command, timeout=self.command_timeout)
-        try:
-            load = float(result.stdout.split()[0])
-        except (IndexError, ValueError):
-            self.log.warning("Load of %s unreadable from %r for %s", host, result.stdout[:80], self._log_name)
-            load = None
-        _load_cache[(host, port)] = (time.monotonic(), load)
-        return load
-
-    async def candidate_hosts(self):
-        """Return ``(host, port)`` pairs in the order to try them."""
-        chosen = self.form_values.get("host", ANY_HOST)
-        hosts = [split_host(entry, self.ssh_port) for entry in await self.configured_hosts()]
-        if not hosts:
-            raise SSHSpawnError("remote_hosts is empty", "No host is configured for Cylc UI servers. Ask the site administrator.")
-        if chosen != ANY_HOST:
-            return [split_host(chosen, self.ssh_port)]
-        if self.host_selection == "random":
-            return random.sample(hosts, len(hosts))
-        if self.host_selection == "first":
-            return hosts
-
-        loads = await asyncio.gather(*(self.host_load(*host) for host in hosts), return_exceptions=True)
-        ranked = []
-        for (host, port), load in zip(hosts, loads):
-            if isinstance(load, CommandError):
-                self.log.warning("Skipping %s:%s for %s: %s", host, port, self._log_name, load)
-                continue
-            if isinstance(load, BaseException):
-                raise load
-            ranked.append((float("inf") if load is None else load, host, port))
-        # Unreachable hosts stay last, so that their error reaches the user if all fail.
-        reachable = [(host, port) for _, host, port in sorted(ranked)]
-        return reachable + [host for host in hosts if host not in reachable]
 
     # --- start ---------------------------------------------------------
 
@@ -405,9 +296,13 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
 
     def _launch_request(self, ip):
         server_dir = self.name or "default"
+        if not hasattr(self, "_configured_default_url"):
+            self._configured_default_url = self.default_url
         workflow = self.form_values.get("workflow")
         if workflow:
             self.default_url = f"/cylc/#/workspace/~{self.user.name}/{workflow}"
+        else:
+            self.default_url = self._configured_default_url
         return {
             "argv": self.cmd + self.get_args(),
             "env": self.get_env(),
@@ -418,7 +313,7 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
         }
 
     async def _connect_first(self, hosts):
-        """Connect to the first host that answers and return ``(host, port, transport)``."""
+        """Connect to the first host that accepts the connection and return ``(host, port, transport)``."""
         last_error = None
         for host, port in hosts:
             self._emit(10, f"Connecting to {host} over SSH")
@@ -440,7 +335,12 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
     async def _start(self):
         self._progress_events = []
         deadline = time.monotonic() + max(self.start_timeout - 10, self.start_timeout * 0.8)
-        host, port, transport = await self._connect_first(await self.candidate_hosts())
+        hosts = await self.candidate_hosts()
+        if not hosts:
+            raise SSHSpawnError(
+                "remote_hosts is empty", "No host is configured for Cylc UI servers. Ask the site administrator."
+            )
+        host, port, transport = await self._connect_first(hosts)
 
         self._emit(30, f"Starting the Cylc UI server on {host}")
         ip = self.remote_ip or ("127.0.0.1" if self.tunnel else host)
@@ -456,7 +356,7 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
 
         if self.tunnel:
             await self._open_tunnel()
-        self._emit(60, "Waiting for the Cylc UI server to answer")
+        self._emit(60, "Waiting for the Cylc UI server to respond")
         url_host, url_port = self._connect_address()
         await self._wait_until_ready(transport, url_host, url_port, deadline)
         return url_host, url_port
@@ -509,7 +409,7 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
         client = AsyncHTTPClient()
         interval = READY_CHECK_INTERVAL
         while True:
-            if await _answers(client, url):
+            if await _responds(client, url):
                 return
             if not await self._process_alive(transport):
                 tail = await self._log_tail(transport)
@@ -522,8 +422,8 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
                 tail = await self._log_tail(transport)
                 await self.stop()
                 raise SSHSpawnError(
-                    f"server on {remote_host} did not answer before the start timeout; log tail:\n{tail}",
-                    f"The Cylc UI server on {remote_host} did not answer in {self.start_timeout:g} s. "
+                    f"server on {remote_host} did not respond before the start timeout; log tail:\n{tail}",
+                    f"The Cylc UI server on {remote_host} did not respond within {self.start_timeout:g} s. "
                     "Try again, or ask the site administrator.",
                 )
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))
@@ -599,8 +499,8 @@ class CylcSSHSpawner(OptionsFormMixin, Spawner):
         self._forget_server()
 
 
-async def _answers(client, url):
-    """Return whether an HTTP server answers at ``url``, with any status."""
+async def _responds(client, url):
+    """Return whether an HTTP server responds at ``url``, with any status."""
     try:
         response = await client.fetch(HTTPRequest(url, request_timeout=5), raise_error=False)
     except (OSError, HTTPClientError):

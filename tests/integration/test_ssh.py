@@ -1,8 +1,8 @@
 """cylc-ssh through the real hub: two sshd hosts on loopback, real users, the real Cylc UI server.
 
 The hosts 127.0.0.1 (load 5.0) and 127.0.0.2 (load 0.1) are two sshd
-processes on this machine; each sets ``CYLC_HUB_TEST_LOAD`` in its sessions,
-which the test config's ``load_command`` prints.
+processes on this machine. Each sets ``CYLC_HUB_TEST_LOAD`` in its sessions,
+and the test config's ``load_command`` prints it.
 """
 
 import json
@@ -206,8 +206,8 @@ def test_changed_host_key_says_what_to_do(ssh_hub, ssh_site, overrides):
 
 def test_timeout_reports_progress(ssh_hub, overrides):
     # The server's arguments follow "sh", which takes them as $0, $1 and so on.
-    # start_timeout leaves the spawn pending long after the hub's 10 s slow_spawn_timeout
-    # answer, so that the progress stream still replays every event.
+    # The spawn stays pending well past the hub's response at slow_spawn_timeout (10 s),
+    # so that the progress stream still replays every event.
     overrides({"dave": {"cmd": ["sh", "-c", "sleep 300", "sh"], "start_timeout": 25}})
     dave = ssh_hub.login("dave")
     try:
@@ -218,9 +218,9 @@ def test_timeout_reports_progress(ssh_hub, overrides):
     texts = [event.get("message", "") for event in events]
     assert any(text.startswith("Connecting to 127.0.0.2 over SSH") for text in texts), texts
     assert "Starting the Cylc UI server on 127.0.0.2" in texts
-    assert "Waiting for the Cylc UI server to answer" in texts
-    assert "did not answer in 25 s" in message
-    # The server that never answered was stopped, not left behind.
+    assert "Waiting for the Cylc UI server to respond" in texts
+    assert "did not respond within 25 s" in message
+    # The server that never responded was stopped, not left behind.
     wait_for(lambda: server_processes(ssh_hub, "dave") == [], 10, message="dave's sleep to end")
 
 

@@ -75,6 +75,20 @@ async def test_reconnects_after_restart(site, pool):
     assert pool.connections_opened == 2
 
 
+async def test_certificate_authenticates(site, pool):
+    without = pool.get(target(site, client_key=str(site.certified_key)))
+    with pytest.raises(CommandError) as raised:
+        await without.run(["true"])
+    assert "authentication as alice" in raised.value.user_message
+
+    transport = pool.get(
+        target(site, client_key=str(site.certified_key), certificate=str(site.certificate))
+    )
+    result = await transport.run(["id", "-un"])
+
+    assert result.stdout == "alice\n"
+
+
 async def test_command_timeout(site, pool):
     transport = pool.get(target(site))
 

@@ -1,6 +1,6 @@
 """Run commands on remote hosts over pooled asyncssh connections.
 
-One :class:`SSHTransport` holds one connection to one (host, port, user, key)
+One :class:`SSHTransport` keeps one connection to one (host, port, user, key)
 and opens a channel per command, so that polling many servers costs channels,
 not connections. :class:`SSHPool` hands out one transport per such key to
 every spawner in the hub process. Host keys are always checked against a
@@ -20,8 +20,8 @@ from cylc_hub.spawners.transport.base import CommandError, CommandResult
 log = logging.getLogger(__name__)
 
 # OpenSSH's sshd allows 10 sessions per connection by default (MaxSessions)
-# and counts closing sessions too: 8 at once still met refusals with OpenSSH
-# 9.2 here, 4 did not. A transport queues the commands beyond this.
+# and counts closing sessions too. With OpenSSH 9.2 on Debian 12, 8 channels
+# at once still met refusals and 4 did not, so a transport queues the rest.
 DEFAULT_MAX_CHANNELS = 4
 
 # Times a refused channel is requested again, with a growing pause, before failing.
@@ -29,7 +29,7 @@ MAX_CHANNEL_REFUSALS = 5
 
 
 class SSHTarget(NamedTuple):
-    """Where and as whom to connect; also the key of the connection pool."""
+    """Host, port, account and key files of one connection, also its key in the pool."""
 
     host: str
     port: int = 22
@@ -58,7 +58,7 @@ def _known_host_entry_exists(target):
 
 
 def connection_error(target, error):
-    """Turn a failed connection attempt into a ``CommandError`` that says what to do."""
+    """Turn a failed connection attempt into a ``CommandError`` whose message tells the user what to do."""
     where = f"{target.host} (port {target.port})"
     known_hosts = target.known_hosts or "the hub's known_hosts file"
     if isinstance(error, asyncssh.HostKeyNotVerifiable):
@@ -162,7 +162,7 @@ class SSHTransport:
         """Run shell text in the remote account's shell; never resent after a lost connection.
 
         Only for site text and text whose values went through ``shlex.quote``.
-        The caller logs the text, because only it knows whether any is secret.
+        The caller logs the text, because only the caller can tell which parts are secret.
         """
         return await self._run(script, input, timeout, retry=False)
 

@@ -1,4 +1,4 @@
-"""The remote launcher of cylc-ssh, run here as the SSH spawner runs it on a remote host."""
+"""The remote launcher of cylc-ssh, run here as the spawner runs it remotely, and the spawner's options."""
 
 import json
 import os
@@ -6,12 +6,14 @@ import signal
 import stat
 import subprocess
 import sys
+import types
 from importlib import resources
 
 import pytest
 
 from cylc_hub.spawners.launcher import BOOTSTRAP
-from cylc_hub.spawners.ssh import split_host
+from cylc_hub.spawners.ssh import CylcSSHSpawner
+from cylc_hub.spawners.ssh_hosts import split_host
 
 SECRET = "launcher-test-secret-4f1d"
 
@@ -82,3 +84,48 @@ def test_launcher_missing_command(tmp_path):
 )
 def test_split_host(entry, expected):
     assert split_host(entry, 22) == expected
+
+
+def spawner_for(user, **options):
+    return CylcSSHSpawner(
+        user=types.SimpleNamespace(name=user, url=f"/user/{user}/"), orm_spawner=None, hub=None, **options
+    )
+
+
+def test_key_template_expands_user():
+    spawner = spawner_for(
+        "alice",
+        ssh_keyfile="~/.ssh/id_{username}",
+        ssh_certificate="/etc/cylc-hub/certs/{username}-cert.pub",
+        known_hosts="/etc/cylc-hub/known_hosts",
+    )
+
+    target = spawner.transport_for("login1", 22).target
+
+    assert target.client_key == os.path.expanduser("~alice") + "/.ssh/id_alice"
+    assert target.certificate == "/etc/cylc-hub/certs/alice-cert.pub"
+    assert target.username == "alice"
+    assert target.known_hosts == "/etc/cylc-hub/known_hosts"
+
+
+def test_key_per_host_wins():
+    spawner = spawner_for(
+        "bob", ssh_keyfile="/keys/{username}", ssh_keyfiles_by_host={"login2": "/keys/login2/{username}"}
+    )
+
+    assert spawner.transport_for("login1", 22).target.client_key == "/keys/bob"
+    assert spawner.transport_for("login2", 22).target.client_key == "/keys/login2/bob"
+
+
+def test_state_round_trip():
+    spawner = spawner_for("carol")
+    state = {"host": "login1", "ssh_port": 2222, "pid": 4321, "remote_ip": "10.0.0.5",
+             "remote_port": 40001, "tunnel_port": 50001}
+
+    spawner.load_state(state)
+
+    assert spawner.get_state() == state
+    assert spawner.ssh_port == 22
+    assert spawner.remote_ip == ""
+    spawner.clear_state()
+    assert spawner.get_state() == {}
