@@ -486,10 +486,11 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
 
         self._port_future = asyncio.get_running_loop().create_future()
         self.submitted_at = self.clock()
+        # Set first, so that stop() cancels a job submitted during a cancelled start on its host.
+        self.job_host = self.submit_host
         # Shielded, so a start cancelled by the user still learns the job id and stop() cancels it.
         self._submission = asyncio.ensure_future(self.submit(script))
         self.job_id = await asyncio.shield(self._submission)
-        self.job_host = self.submit_host
         self._save_state()
         self.log.info("Submitted job %s for %s", self.job_id, self._log_name)
         self._watch()

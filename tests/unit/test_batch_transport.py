@@ -70,3 +70,40 @@ def test_environment_prefix_is_arguments():
 def test_environment_name_validated():
     with pytest.raises(TraitError, match="not an environment variable name"):
         make_spawner(scheduler_environment={"A=1; id": "x"})
+
+
+class SlowSubmit(Recorder):
+    """sbatch that answers only after ``release`` is set; records every command."""
+
+    def __init__(self):
+        super().__init__()
+        self.commands = []
+        self.release = asyncio.Event()
+
+    async def run(self, argv, *, input=None, timeout=60.0):
+        self.commands.append(list(argv))
+        if argv[0] == "sbatch":
+            await self.release.wait()
+            return CommandResult(0, "321\n", "")
+        return CommandResult(0, "", "")
+
+
+async def test_cancelled_start_still_cancels_job(tmp_path):
+    transport = SlowSubmit()
+    spawner = make_spawner(
+        transport_factory=lambda host, user: transport, ui_authorization_root=str(tmp_path)
+    )
+    spawner.api_token = "token"
+    await spawner.apply_form_options({})
+
+    start = asyncio.ensure_future(spawner.start())
+    while not any(argv[0] == "sbatch" for argv in transport.commands):
+        await asyncio.sleep(0.01)
+    start.cancel()
+    stopping = asyncio.ensure_future(spawner.stop())
+    await asyncio.sleep(0.05)
+    transport.release.set()
+    await stopping
+
+    assert ["scancel", "321"] in transport.commands
+    assert spawner.job_id == ""
