@@ -56,8 +56,8 @@ service_port = port("CYLC_HUB_SERVICE_PORT", 10101)
 c.JupyterHub.template_paths = [os.path.join(here, "cylc_hub", "templates", "hub")]
 # Slot N lets the members of group cylc-access-N-viewers (one class of viewers that
 # the policy treats alike) open the servers of the members of cylc-access-N-owners.
-# cylc-access fills the groups; a site with more viewer classes than slots gets one
-# share per viewer and owner for the rest, and a warning in the log.
+# cylc-access fills the groups. With more viewer classes than slots, the rest get one
+# share per viewer and owner, and the service logs a warning.
 access_slots = port("CYLC_HUB_ACCESS_SLOTS", 32)
 c.JupyterHub.load_groups = {
     f"cylc-access-{slot}-{kind}": {"users": []}

@@ -177,8 +177,8 @@ def grants_api(hub, session):
 def test_api_grant_requires_xsrf_with_cookie(grants_hub, bob):
     url = f"{grants_hub.url}{SERVICE}/api/grants/bob"
 
-    refused = bob.post(url, json={"viewer": "carol", "permissions": ["READ"]}, timeout=60)
-    assert refused.status_code == 403
+    rejected = bob.post(url, json={"viewer": "carol", "permissions": ["READ"]}, timeout=60)
+    assert rejected.status_code == 403
 
     headers = api_headers(grants_hub, bob)
     invalid = bob.post(url, json={"viewer": "carol", "permissions": ["READ"], "duration": "8 weeks"}, headers=headers, timeout=60)

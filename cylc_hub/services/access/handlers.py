@@ -11,7 +11,7 @@ from tornado.escape import url_escape
 from cylc_hub.policy import ALL_PERMISSIONS, PERMISSION_GROUPS
 from cylc_hub.services.access.hub_client import HubAPIError
 
-#: The longest filter text the list accepts; longer text is cut.
+#: The maximum length of the list's filter text; longer text is cut.
 MAX_QUERY_LENGTH = 100
 
 
@@ -162,7 +162,7 @@ class OpenHandler(BaseHandler):
     """``GET open/OWNER``: make sure the viewer's access exists, then go to the owner's UI.
 
     An owner the viewer may not read gets the same 404 as an unknown name,
-    so the answer reveals nothing.
+    so the response reveals nothing.
     """
 
     @web.authenticated

@@ -58,8 +58,8 @@ class Reconciler:
     of the viewer's class, or from a user share where an owner's grant sets
     the viewer apart (see ``share_plan``). ``slots`` is the number of slot
     group pairs and roles that ``jupyterhub_config.py`` defines. Shares and
-    slot memberships that the plan does not contain are revoked, whoever made
-    them.
+    slot memberships that the plan does not contain are revoked, including
+    those made by hand.
     """
 
     def __init__(

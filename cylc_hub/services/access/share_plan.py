@@ -6,10 +6,10 @@ Each class gets a *slot*: a pair of hub groups, ``cylc-access-N-viewers``
 with the class's members and ``cylc-access-N-owners`` with the owners the
 class may read, joined by a hub role (set in ``jupyterhub_config.py``) that
 gives the first group ``access:servers!group=`` the second. With R rules
-there are at most 2**R classes in theory, but in practice about as many as
-there are distinct viewer selectors, so the group memberships grow with
-users times classes: "everyone reads everyone" at 10,000 users is one class
-and 20,000 memberships, not 100,000,000 shares.
+there are at most 2**R classes in theory. In practice there are about as
+many as distinct viewer selectors, so the memberships grow with users times
+classes. "Everyone reads everyone" at 10,000 users is one class and 20,000
+memberships, not 100,000,000 shares.
 
 JupyterHub 6.1.1 cannot do this with group *shares*: it leaves group shares
 out of the scopes of the OAuth token a shared server receives
@@ -39,12 +39,12 @@ GROUP_PREFIX = "cylc-access-"
 
 
 def viewers_group(slot: int) -> str:
-    """Return the name of the hub group that holds the viewers of ``slot``."""
+    """Return the name of the hub group that contains the viewers of ``slot``."""
     return f"{GROUP_PREFIX}{slot}-viewers"
 
 
 def owners_group(slot: int) -> str:
-    """Return the name of the hub group that holds the owners that ``slot``'s viewers may read."""
+    """Return the name of the hub group that contains the owners ``slot``'s viewers may read."""
     return f"{GROUP_PREFIX}{slot}-owners"
 
 
