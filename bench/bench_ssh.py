@@ -144,8 +144,12 @@ def spawn_table(site, rounds):
 
     spawn, floor = statistics.median(spawns), statistics.median(floors)
     print(f"Spawn to ready over SSH ({rounds} rounds, median)")
-    print(f"  cylc-ssh through the hub     {spawn:6.2f} s   (all: {', '.join(f'{s:.2f}' for s in spawns)})")
-    print(f"  by hand, one SSH connection  {floor:6.2f} s   (all: {', '.join(f'{s:.2f}' for s in floors)})")
+    print(
+        f"  cylc-ssh through the hub     {spawn:6.2f} s   (all: {', '.join(f'{s:.2f}' for s in spawns)})"
+    )
+    print(
+        f"  by hand, one SSH connection  {floor:6.2f} s   (all: {', '.join(f'{s:.2f}' for s in floors)})"
+    )
     print(f"  ratio                        {spawn / floor:6.2f}")
 
 
@@ -215,7 +219,9 @@ async def poll_table(site, count):
         # sshd drops unauthenticated connections beyond MaxStartups (10 by default).
         limit = asyncio.Semaphore(8)
         started = time.monotonic()
-        results = await asyncio.gather(*(baseline_poll(site, user, state, limit) for user, state in states))
+        results = await asyncio.gather(
+            *(baseline_poll(site, user, state, limit) for user, state in states)
+        )
         elapsed = time.monotonic() - started
         assert results == [None] * len(states), results
         rows.append(("one connection per poll", len(states), elapsed))
@@ -234,8 +240,12 @@ async def poll_table(site, count):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="spawns and floor runs to time (default 3)")
-    parser.add_argument("--servers", type=int, default=100, help="servers in the poll sweep (default 100)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="spawns and floor runs to time (default 3)"
+    )
+    parser.add_argument(
+        "--servers", type=int, default=100, help="servers in the poll sweep (default 100)"
+    )
     arguments = parser.parse_args()
 
     if os.geteuid() != 0:

@@ -179,8 +179,19 @@ def start_site(loads=(None, None), addresses=("127.0.0.1", "127.0.0.2")):
     certified_key = directory / "certified_key"
     keygen(certified_key, "cylc-hub-test-certified")
     subprocess.run(
-        ["ssh-keygen", "-q", "-s", str(user_ca), "-I", "cylc-hub-test", "-n", ",".join(USERS),
-         "-V", "-5m:+1d", f"{certified_key}.pub"],
+        [
+            "ssh-keygen",
+            "-q",
+            "-s",
+            str(user_ca),
+            "-I",
+            "cylc-hub-test",
+            "-n",
+            ",".join(USERS),
+            "-V",
+            "-5m:+1d",
+            f"{certified_key}.pub",
+        ],
         check=True,
     )
     # Under another name, so that asyncssh does not load it beside the key by itself.
@@ -222,7 +233,14 @@ def start_site(loads=(None, None), addresses=("127.0.0.1", "127.0.0.2")):
     changed_known_hosts.write_text("\n".join(changed) + "\n")
 
     site = SSHSite(
-        directory, hosts, client_key, wrong_key, certified_key, certificate, known_hosts, changed_known_hosts
+        directory,
+        hosts,
+        client_key,
+        wrong_key,
+        certified_key,
+        certificate,
+        known_hosts,
+        changed_known_hosts,
     )
     try:
         for host in hosts:
@@ -245,7 +263,9 @@ def processes_of(user):
     ).stdout
     rows = []
     for line in output.splitlines():
-        pid, pgid, args = line.split(None, 2) if len(line.split(None, 2)) == 3 else (*line.split(), "")
+        pid, pgid, args = (
+            line.split(None, 2) if len(line.split(None, 2)) == 3 else (*line.split(), "")
+        )
         rows.append((int(pid), int(pgid), args))
     return rows
 
@@ -254,7 +274,9 @@ def wait_gone(pgid, timeout=30):
     """Wait until no process is left in process group ``pgid``."""
 
     def gone():
-        result = subprocess.run(["ps", "-o", "pid=", "-g", str(pgid)], capture_output=True, text=True)
+        result = subprocess.run(
+            ["ps", "-o", "pid=", "-g", str(pgid)], capture_output=True, text=True
+        )
         return not result.stdout.strip()
 
     wait_for(gone, timeout, message=f"process group {pgid} to end")
@@ -333,7 +355,9 @@ def spawn_failure(hub, session, user, options=None):
     import json
 
     # Without user_options the hub would reuse the last spawn's options.
-    response = hub.api(session, "POST", f"/users/{user}/server", json=options or {"user_options": {}})
+    response = hub.api(
+        session, "POST", f"/users/{user}/server", json=options or {"user_options": {}}
+    )
     if response.status_code >= 400:
         return response.json().get("message", response.text), []
     # JupyterHub 6.1 returns 201 or 202 for a spawn still pending after slow_spawn_timeout.

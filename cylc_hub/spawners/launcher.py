@@ -63,7 +63,9 @@ def launch(request):
     argv = request["argv"]
     executable = shutil.which(argv[0], path=env.get("PATH"))
     if executable is None:
-        _reply({"error": "not-found", "detail": f"{argv[0]}: not found on PATH {env.get('PATH')}"}, 127)
+        _reply(
+            {"error": "not-found", "detail": f"{argv[0]}: not found on PATH {env.get('PATH')}"}, 127
+        )
 
     ip = request["ip"]
     port = _free_port(ip)

@@ -42,6 +42,7 @@ READY_CHECK_MAX_INTERVAL = 1.0
 # Lines of the remote log shown to the user when the server exits while starting.
 LOG_TAIL_LINES = 15
 
+
 class SSHSpawnError(Exception):
     """A failed spawn, with the detail for the log in ``str()`` and the page's text in ``jupyterhub_message``."""
 
@@ -94,7 +95,9 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
     ).tag(config=True)
 
     connect_timeout = Float(
-        10.0, min=0.1, help="Seconds to wait for an SSH connection to a host before trying the next."
+        10.0,
+        min=0.1,
+        help="Seconds to wait for an SSH connection to a host before trying the next.",
     ).tag(config=True)
 
     command_timeout = Float(
@@ -274,12 +277,16 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
         policy = load_decisions(self.policy_file, owner)
         authorization = {}
         if policy is not None:
-            # Spawner.db is deprecated; the spawner's own row knows its session.
+            # Spawner.db is deprecated, so the query uses the session of the spawner's own row.
             viewers = {name for (name,) in object_session(self.orm_spawner).query(orm.User.name)}
             for members in policy.groups.values():
                 viewers.update(members)
             authorization = site_authorization(policy, owner, viewers)
-        self.log.info("UI authorization for %s: viewers %s", self._log_name, sorted(authorization.get(owner, {})))
+        self.log.info(
+            "UI authorization for %s: viewers %s",
+            self._log_name,
+            sorted(authorization.get(owner, {})),
+        )
         return render_config(authorization)
 
     def get_args(self):
@@ -338,7 +345,8 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
         hosts = await self.candidate_hosts()
         if not hosts:
             raise SSHSpawnError(
-                "remote_hosts is empty", "No host is configured for Cylc UI servers. Ask the site administrator."
+                "remote_hosts is empty",
+                "No host is configured for Cylc UI servers. Ask the site administrator.",
             )
         host, port, transport = await self._connect_first(hosts)
 
@@ -346,13 +354,21 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
         ip = self.remote_ip or ("127.0.0.1" if self.tunnel else host)
         request = self._launch_request(ip)
         command = self._launch_command()
-        self.log.debug("Launching %s on %s: %s (request keys %s)", self._log_name, host, command, sorted(request))
+        self.log.debug(
+            "Launching %s on %s: %s (request keys %s)",
+            self._log_name,
+            host,
+            command,
+            sorted(request),
+        )
         stdin = json.dumps(_launcher_source()) + "\n" + json.dumps(request) + "\n"
         reply = await self._run_launcher(transport, host, command, stdin)
 
         self.host, self.ssh_port_in_use = host, port
         self.pid, self.remote_port, self.remote_ip_in_use = reply["pid"], reply["port"], ip
-        self.log.info("%s started on %s: pid %s, port %s", self._log_name, host, self.pid, self.remote_port)
+        self.log.info(
+            "%s started on %s: pid %s, port %s", self._log_name, host, self.pid, self.remote_port
+        )
 
         if self.tunnel:
             await self._open_tunnel()
@@ -369,20 +385,42 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
             reply = json.loads(lines[-1]) if lines else {}
         except ValueError:
             reply = {}
+        if not isinstance(reply, dict):
+            reply = {}
         if "pid" in reply and "port" in reply:
             return reply
 
         stderr = result.stderr.strip()
         self.log.error(
-            "Launcher for %s on %s exited with %s: stdout %r stderr %r", self._log_name, host, result.exit_status, stdout[-500:], stderr[-500:]
+            "Launcher for %s on %s exited with %s: stdout %r stderr %r",
+            self._log_name,
+            host,
+            result.exit_status,
+            stdout[-500:],
+            stderr[-500:],
         )
-        if reply.get("error") in ("not-found", "not-executable"):
-            raise SSHSpawnError(reply.get("detail"), f"The command {self.cmd[0]!r} was not found on {host}. Ask the site administrator to install Cylc there or fix the prologue.")
+        if reply.get("error") == "not-found":
+            raise SSHSpawnError(
+                reply.get("detail"),
+                f"The command {self.cmd[0]!r} was not found on {host}. "
+                "Ask the site administrator to install Cylc there or fix the prologue.",
+            )
+        if reply.get("error") == "not-executable":
+            raise SSHSpawnError(
+                reply.get("detail"),
+                f"The command {self.cmd[0]!r} could not be run on {host}. "
+                "Ask the site administrator to check its permissions.",
+            )
         if result.exit_status == 127:
-            raise SSHSpawnError(stderr, f"{self.remote_python!r} was not found on {host}. Ask the site administrator to check the prologue or remote_python.")
+            raise SSHSpawnError(
+                stderr,
+                f"{self.remote_python!r} was not found on {host}. "
+                "Ask the site administrator to check the prologue or remote_python.",
+            )
+        last_line = stderr.splitlines()[-1] if stderr else "no output"
         raise SSHSpawnError(
             f"launcher exit status {result.exit_status}: {stderr[-500:]}",
-            f"Starting the server on {host} failed: {stderr.splitlines()[-1] if stderr else 'no output'}. Ask the site administrator.",
+            f"Starting the server on {host} failed ({last_line}). Ask the site administrator.",
         )
 
     def _connect_address(self):
@@ -393,7 +431,9 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
     async def _open_tunnel(self):
         transport = self._transport()
         try:
-            listener = await transport.forward_local_port(self.remote_ip_in_use, self.remote_port, self.tunnel_port or 0)
+            listener = await transport.forward_local_port(
+                self.remote_ip_in_use, self.remote_port, self.tunnel_port or 0
+            )
         except CommandError:
             if not self.tunnel_port:
                 raise
@@ -401,7 +441,13 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
             listener = await transport.forward_local_port(self.remote_ip_in_use, self.remote_port)
         self._listener, self._listener_generation = listener, transport.generation
         self.tunnel_port = listener.get_port()
-        self.log.info("Tunnel for %s: 127.0.0.1:%s -> %s:%s", self._log_name, self.tunnel_port, self.host, self.remote_port)
+        self.log.info(
+            "Tunnel for %s: 127.0.0.1:%s -> %s:%s",
+            self._log_name,
+            self.tunnel_port,
+            self.host,
+            self.remote_port,
+        )
 
     async def _wait_until_ready(self, transport, host, port, deadline):
         remote_host = self.host
@@ -432,7 +478,9 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
     async def _process_alive(self, transport):
         # "kill -SIGNAL -PGID" addresses the process group in bash and dash alike;
         # dash rejects "--" before it.
-        result = await transport.run(["kill", "-0", f"-{int(self.pid)}"], timeout=self.command_timeout)
+        result = await transport.run(
+            ["kill", "-0", f"-{int(self.pid)}"], timeout=self.command_timeout
+        )
         return result.exit_status == 0
 
     async def _log_tail(self, transport):
@@ -442,7 +490,9 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
             quoted = "~/" + shlex.quote(path[2:])
         else:
             quoted = shlex.quote(path)
-        result = await transport.run_script(f"tail -n {LOG_TAIL_LINES} {quoted}", timeout=self.command_timeout)
+        result = await transport.run_script(
+            f"tail -n {LOG_TAIL_LINES} {quoted}", timeout=self.command_timeout
+        )
         return result.stdout.strip() or "(the log is empty)"
 
     def _forget_server(self):
@@ -464,9 +514,20 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
         except CommandError as error:
             self._poll_failures += 1
             if self._poll_failures >= self.poll_failure_limit:
-                self.log.error("Polling %s failed %s times, counting it as stopped: %s", self._log_name, self._poll_failures, error)
+                self.log.error(
+                    "Polling %s failed %s times, counting it as stopped: %s",
+                    self._log_name,
+                    self._poll_failures,
+                    error,
+                )
                 return 1
-            self.log.warning("Polling %s failed (%s of %s), state unknown: %s", self._log_name, self._poll_failures, self.poll_failure_limit, error)
+            self.log.warning(
+                "Polling %s failed (%s of %s), state unknown: %s",
+                self._log_name,
+                self._poll_failures,
+                self.poll_failure_limit,
+                error,
+            )
             return None
         self._poll_failures = 0
         return None if alive else 1
@@ -489,13 +550,25 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
             f"kill -KILL -{pgid} 2>/dev/null\nexit 0\n"
         )
         try:
-            result = await self._transport().run(["sh", "-c", script], timeout=self.command_timeout + grace)
+            result = await self._transport().run(
+                ["sh", "-c", script], timeout=self.command_timeout + grace
+            )
             self.log.info(
                 "%s stopped on %s (process group %s, exit status %s %s)",
-                self._log_name, self.host, pgid, result.exit_status, result.stderr.strip()[-200:],
+                self._log_name,
+                self.host,
+                pgid,
+                result.exit_status,
+                result.stderr.strip()[-200:],
             )
         except CommandError as error:
-            self.log.error("Stopping %s on %s failed; process group %s may still run: %s", self._log_name, self.host, pgid, error)
+            self.log.error(
+                "Stopping %s on %s failed; process group %s may still run: %s",
+                self._log_name,
+                self.host,
+                pgid,
+                error,
+            )
         self._forget_server()
 
 

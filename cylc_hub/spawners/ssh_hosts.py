@@ -26,7 +26,11 @@ def split_host(entry, default_port):
 async def host_choices(spawner):
     """Return the host field's choices: the spawner's pick first, then each configured host."""
     hosts = await spawner.configured_hosts()
-    label = {"least-loaded": "Least loaded host", "random": "Any host", "first": "First host that responds"}
+    label = {
+        "least-loaded": "Least loaded host",
+        "random": "Any host",
+        "first": "First host that responds",
+    }
     return [{"value": ANY_HOST, "label": label[spawner.host_selection]}] + hosts
 
 
@@ -90,11 +94,15 @@ class HostSelectionMixin(HasTraits):
         if cached and time.monotonic() - cached[0] < self.load_cache_seconds:
             return cached[1]
 
-        result = await self.transport_for(host, port).run(self.load_command, timeout=self.command_timeout)
+        result = await self.transport_for(host, port).run(
+            self.load_command, timeout=self.command_timeout
+        )
         try:
             load = float(result.stdout.split()[0])
         except (IndexError, ValueError):
-            self.log.warning("Load of %s unreadable from %r for %s", host, result.stdout[:80], self._log_name)
+            self.log.warning(
+                "Load of %s unreadable from %r for %s", host, result.stdout[:80], self._log_name
+            )
             load = None
         _load_cache[(host, port)] = (time.monotonic(), load)
         return load
@@ -112,7 +120,9 @@ class HostSelectionMixin(HasTraits):
         if self.host_selection == "first":
             return hosts
 
-        loads = await asyncio.gather(*(self.host_load(*host) for host in hosts), return_exceptions=True)
+        loads = await asyncio.gather(
+            *(self.host_load(*host) for host in hosts), return_exceptions=True
+        )
         ranked = []
         for (host, port), load in zip(hosts, loads):
             if isinstance(load, CommandError):

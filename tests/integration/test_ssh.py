@@ -166,7 +166,10 @@ def test_failover_when_sshd_stopped(ssh_hub, ssh_site):
     [
         ({"ssh_keyfile": "WRONG_KEY"}, "SSH authentication as dave on 127.0.0.2 failed"),
         ({"known_hosts": "CHANGED_KNOWN_HOSTS"}, "The SSH host key of 127.0.0.2 (port"),
-        ({"cmd": ["cylc-not-installed", "hubapp"]}, "The command 'cylc-not-installed' was not found on 127.0.0.2"),
+        (
+            {"cmd": ["cylc-not-installed", "hubapp"]},
+            "The command 'cylc-not-installed' was not found on 127.0.0.2",
+        ),
         (
             {"cmd": ["sh", "-c", "echo cylc-hub-test-early-exit; exit 3"]},
             "on 127.0.0.2 exited while starting. The end of its log:\ncylc-hub-test-early-exit",
@@ -175,7 +178,10 @@ def test_failover_when_sshd_stopped(ssh_hub, ssh_site):
     ids=["wrong-key", "changed-host-key", "missing-command", "exits-at-once"],
 )
 def test_failure_message(ssh_hub, ssh_site, overrides, options, expected):
-    paths = {"WRONG_KEY": str(ssh_site.wrong_key), "CHANGED_KNOWN_HOSTS": str(ssh_site.changed_known_hosts)}
+    paths = {
+        "WRONG_KEY": str(ssh_site.wrong_key),
+        "CHANGED_KNOWN_HOSTS": str(ssh_site.changed_known_hosts),
+    }
     options = {
         name: paths.get(value, value) if isinstance(value, str) else value
         for name, value in options.items()
@@ -196,7 +202,9 @@ def test_changed_host_key_says_what_to_do(ssh_hub, ssh_site, overrides):
     overrides({"dave": {"known_hosts": str(ssh_site.changed_known_hosts)}})
     dave = ssh_hub.login("dave")
     try:
-        message, _ = spawn_failure(ssh_hub, dave, "dave", {"user_options": {"host": ssh_site.hosts[0].entry}})
+        message, _ = spawn_failure(
+            ssh_hub, dave, "dave", {"user_options": {"host": ssh_site.hosts[0].entry}}
+        )
     finally:
         overrides({})
 

@@ -48,7 +48,9 @@ async def test_run_quotes_arguments(site, pool):
 async def test_run_sends_input_and_status(site, pool):
     transport = pool.get(target(site))
 
-    result = await transport.run(["sh", "-c", "read line; echo \"got $line\"; exit 7"], input="secret\n")
+    result = await transport.run(
+        ["sh", "-c", 'read line; echo "got $line"; exit 7'], input="secret\n"
+    )
 
     assert result.exit_status == 7
     assert result.stdout == "got secret\n"
@@ -103,7 +105,10 @@ async def test_command_timeout(site, pool):
     [
         ({"client_key": "WRONG_KEY"}, ["authentication as alice on 127.0.0.1 failed"]),
         ({"known_hosts": "CHANGED_KNOWN_HOSTS"}, ["has changed since it was recorded in"]),
-        ({"known_hosts": "EMPTY_KNOWN_HOSTS"}, ["is unknown", "Ask the site administrator to add it"]),
+        (
+            {"known_hosts": "EMPTY_KNOWN_HOSTS"},
+            ["is unknown", "Ask the site administrator to add it"],
+        ),
         ({"port": 1}, ["127.0.0.1 (port 1) cannot be reached", "choose another host"]),
     ],
     ids=["wrong-key", "changed-host-key", "unknown-host-key", "unreachable"],

@@ -88,7 +88,10 @@ def test_split_host(entry, expected):
 
 def spawner_for(user, **options):
     return CylcSSHSpawner(
-        user=types.SimpleNamespace(name=user, url=f"/user/{user}/"), orm_spawner=None, hub=None, **options
+        user=types.SimpleNamespace(name=user, url=f"/user/{user}/"),
+        orm_spawner=None,
+        hub=None,
+        **options,
     )
 
 
@@ -110,7 +113,9 @@ def test_key_template_expands_user():
 
 def test_key_per_host_wins():
     spawner = spawner_for(
-        "bob", ssh_keyfile="/keys/{username}", ssh_keyfiles_by_host={"login2": "/keys/login2/{username}"}
+        "bob",
+        ssh_keyfile="/keys/{username}",
+        ssh_keyfiles_by_host={"login2": "/keys/login2/{username}"},
     )
 
     assert spawner.transport_for("login1", 22).target.client_key == "/keys/bob"
@@ -119,8 +124,14 @@ def test_key_per_host_wins():
 
 def test_state_round_trip():
     spawner = spawner_for("carol")
-    state = {"host": "login1", "ssh_port": 2222, "pid": 4321, "remote_ip": "10.0.0.5",
-             "remote_port": 40001, "tunnel_port": 50001}
+    state = {
+        "host": "login1",
+        "ssh_port": 2222,
+        "pid": 4321,
+        "remote_ip": "10.0.0.5",
+        "remote_port": 40001,
+        "tunnel_port": 50001,
+    }
 
     spawner.load_state(state)
 
@@ -129,3 +140,23 @@ def test_state_round_trip():
     assert spawner.remote_ip == ""
     spawner.clear_state()
     assert spawner.get_state() == {}
+
+
+async def test_poll_unknown_until_limit(tmp_path):
+    # Port 1 on loopback refuses at once, like a login node whose sshd stopped.
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    spawner = spawner_for("dave", poll_failure_limit=2, known_hosts=str(known_hosts))
+    spawner.load_state(
+        {
+            "host": "127.0.0.1",
+            "ssh_port": 1,
+            "pid": 4321,
+            "remote_ip": "127.0.0.1",
+            "remote_port": 40001,
+            "tunnel_port": None,
+        }
+    )
+
+    assert await spawner.poll() is None
+    assert await spawner.poll() == 1

@@ -79,7 +79,9 @@ def connection_error(target, error):
             "Ask the site administrator to check the hub's key for your account."
         )
     elif isinstance(error, (asyncio.TimeoutError, TimeoutError)):
-        message = f"Connecting to {where} over SSH timed out. Try again later, or choose another host."
+        message = (
+            f"Connecting to {where} over SSH timed out. Try again later, or choose another host."
+        )
     elif isinstance(error, (OSError, asyncssh.Error)):
         message = f"{where} cannot be reached over SSH. Try again later, or choose another host."
     else:
@@ -192,7 +194,9 @@ class SSHTransport:
                 if reconnects == 0:
                     raise self._failure(error) from error
                 reconnects -= 1
-                self.log.warning("SSH connection %s lost (%r); reconnecting", self.target.label, error)
+                self.log.warning(
+                    "SSH connection %s lost (%r); reconnecting", self.target.label, error
+                )
                 continue
             except asyncio.TimeoutError as error:
                 first_word = command.split(maxsplit=1)[0] if command.strip() else command
@@ -216,7 +220,9 @@ class SSHTransport:
         """
         connection = await self.connect()
         try:
-            return await connection.forward_local_port("127.0.0.1", local_port, remote_host, remote_port)
+            return await connection.forward_local_port(
+                "127.0.0.1", local_port, remote_host, remote_port
+            )
         except (OSError, asyncssh.Error) as error:
             raise CommandError(
                 f"Forwarding 127.0.0.1:{local_port} to {remote_host}:{remote_port} over {self.target.label} failed: {error!r}",
