@@ -52,25 +52,31 @@ class Hub:
     def log_text(self):
         return self.log_path.read_text(errors="replace")
 
-    def login(self, user, password=None):
-        """Return a requests session logged in as ``user`` through the hub's login form."""
-        session = requests.Session()
-        page = session.get(f"{self.url}/hub/login", timeout=30)
-        page.raise_for_status()
-        response = session.post(
-            f"{self.url}/hub/login",
-            data={
-                "username": user,
-                "password": password or self.password,
-                "_xsrf": session.cookies.get("_xsrf", path="/hub/"),
-            },
-            timeout=60,
-            allow_redirects=False,
-        )
-        if response.status_code != 302:
-            raise AssertionError(f"login as {user} failed: {response.status_code}")
-        session.hub_user = user
-        return session
+    def login(self, user, password=None, attempts=3):
+        """Return a requests session logged in as ``user`` through the hub's login form.
+
+        A login is tried again after a short wait, because another test session
+        may be rewriting /etc/shadow with the same password at that moment.
+        """
+        for attempt in range(1, attempts + 1):
+            session = requests.Session()
+            page = session.get(f"{self.url}/hub/login", timeout=30)
+            page.raise_for_status()
+            response = session.post(
+                f"{self.url}/hub/login",
+                data={
+                    "username": user,
+                    "password": password or self.password,
+                    "_xsrf": session.cookies.get("_xsrf", path="/hub/"),
+                },
+                timeout=60,
+                allow_redirects=False,
+            )
+            if response.status_code == 302:
+                session.hub_user = user
+                return session
+            time.sleep(attempt)
+        raise AssertionError(f"login as {user} failed: {response.status_code}")
 
     def api(self, session, method, path, **kwargs):
         """Send a hub REST API request with the session's cookie and XSRF token."""

@@ -23,10 +23,15 @@ from cylc_hub.services.access.handlers import (
     ViewableAPIHandler,
 )
 from cylc_hub.services.access.hub_client import HubClient
+from cylc_hub.services.access.logs import QueryFreeErrors, log_request, route_library_logs
 from cylc_hub.services.access.policy_store import PolicyStore
 from cylc_hub.services.access.reconcile import Reconciler
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "templates")
+
+
+class OAuthCallbackHandler(QueryFreeErrors, HubOAuthCallbackHandler):
+    """The hub OAuth callback, logging errors without the code in the query."""
 
 
 class CylcAccessService(Application):
@@ -149,7 +154,9 @@ class CylcAccessService(Application):
         )
 
         hub_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/") + "hub/"
+        route_library_logs(self.log)
         settings = {
+            "log_function": log_request,
             "hub_auth": hub_auth,
             "reconciler": self.reconciler,
             "policy_store": self.policy_store,
@@ -168,7 +175,7 @@ class CylcAccessService(Application):
         }
         handlers = [
             (prefix, ListPageHandler),
-            (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
+            (url_path_join(prefix, "oauth_callback"), OAuthCallbackHandler),
             (url_path_join(prefix, "api/viewable"), ViewableAPIHandler),
             (url_path_join(prefix, r"api/permissions/([^/]+)"), PermissionsAPIHandler),
             (url_path_join(prefix, "grants"), GrantsPageHandler),
@@ -184,8 +191,12 @@ class CylcAccessService(Application):
     async def watch_policy(self):
         """Reload the policy on change and reconcile at once when a new one takes effect."""
         while True:
-            if self.policy_store.reload_if_changed():
-                asyncio.ensure_future(self.reconciler.sweep())
+            try:
+                if self.policy_store.reload_if_changed():
+                    asyncio.ensure_future(self.reconciler.sweep())
+            except Exception:
+                # The store rejects bad files itself; this keeps the watch alive past a bug.
+                self.log.exception("Policy check failed; checking again in %s s", self.policy_check_interval)
             await asyncio.sleep(self.policy_check_interval)
 
     async def expire_grants_forever(self):

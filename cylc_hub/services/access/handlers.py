@@ -10,6 +10,7 @@ from tornado.escape import url_escape
 
 from cylc_hub.policy import ALL_PERMISSIONS, PERMISSION_GROUPS
 from cylc_hub.services.access.hub_client import HubAPIError
+from cylc_hub.services.access.logs import QueryFreeErrors
 
 #: The maximum length of the list's filter text; longer text is cut.
 MAX_QUERY_LENGTH = 100
@@ -40,7 +41,7 @@ def page_bounds(total, page, page_size):
     return page, pages, (page - 1) * page_size
 
 
-class BaseHandler(HubOAuthenticated, web.RequestHandler):
+class BaseHandler(QueryFreeErrors, HubOAuthenticated, web.RequestHandler):
     """Common plumbing: the hub login, the reconciler and the templates."""
 
     @property
