@@ -52,6 +52,8 @@ if "CYLC_HUB_UI_AUTHORIZATION" in os.environ:
 
 # The cylc-access service: the list of servers each person may view, and the hub shares.
 service_port = port("CYLC_HUB_SERVICE_PORT", 10101)
+# Spawners ask the service for each owner's decisions, owners' grants included.
+c.CylcLocalSpawner.access_service_url = f"http://127.0.0.1:{service_port}/services/cylc-access/"
 # The hub's home page shows that list too (cylc_hub/templates/hub/home.html).
 c.JupyterHub.template_paths = [os.path.join(here, "cylc_hub", "templates", "hub")]
 # Slot N lets the members of group cylc-access-N-viewers (one class of viewers that

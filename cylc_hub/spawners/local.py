@@ -10,6 +10,7 @@ from traitlets import Unicode, default
 
 from cylc_hub.spawners.form import OptionsFormMixin
 from cylc_hub.spawners.ui_authorization import (
+    fetch_site_authorization,
     load_decisions,
     render_config,
     site_authorization,
@@ -57,6 +58,16 @@ class CylcLocalSpawner(OptionsFormMixin, LocalProcessSpawner):
 
         Use the same file as the cylc-access service. Empty: the UI server
         grants nobody but its owner.
+        """,
+    ).tag(config=True)
+
+    access_service_url = Unicode(
+        "",
+        help="""URL of the cylc-access service, such as http://127.0.0.1:10101/services/cylc-access/.
+
+        When set, each start asks the service for the decisions, owners' grants
+        included, with the server's own token. When empty, or when the service
+        does not answer, the decisions come from ``policy_file`` without grants.
         """,
     ).tag(config=True)
 
@@ -108,15 +119,26 @@ class CylcLocalSpawner(OptionsFormMixin, LocalProcessSpawner):
     async def write_ui_authorization(self):
         """Write the UI server's authorization for this owner; no policy grants nobody."""
         owner = self.user.name
-        # Parsing a large policy must not hold up the hub's event loop.
-        policy = await asyncio.to_thread(load_decisions, self.policy_file, owner)
-        authorization = {}
-        if policy is not None:
-            authorization = site_authorization(policy, owner, self.viewer_names(policy))
+        authorization = None
+        if self.access_service_url:
+            authorization = await fetch_site_authorization(
+                self.access_service_url, owner, self.api_token, log=self.log
+            )
+        if authorization is None:
+            authorization = await self.policy_file_authorization()
 
         path = write_config(self.ui_authorization_dir, owner, render_config(authorization))
         viewers = sorted(authorization.get(owner, {}))
         self.log.info("UI authorization for %s written to %s: viewers %s", owner, path, viewers)
+
+    async def policy_file_authorization(self):
+        """Decide from the policy file alone, without owners' grants."""
+        owner = self.user.name
+        # Parsing a large policy must not hold up the hub's event loop.
+        policy = await asyncio.to_thread(load_decisions, self.policy_file, owner)
+        if policy is None:
+            return {}
+        return site_authorization(policy, owner, self.viewer_names(policy))
 
     def get_env(self):
         env = super().get_env()

@@ -14,13 +14,24 @@ never comes into play.
 
 import json
 import secrets
+from typing import Literal
+from urllib.parse import quote
 import logging
 import os
 import pwd
 
-from cylc_hub.policy import PolicyError, load_policy
+from jupyterhub.utils import url_path_join
+from pydantic import TypeAdapter
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from cylc_hub.policy import ALL_PERMISSIONS, PolicyError, load_policy
 
 CONFIG_FILE_NAME = "jupyter_server_config.py"
+
+# Cylc's site_authorization: owner -> viewer -> {"default": [...], "limit": [...]}.
+SITE_AUTHORIZATION = TypeAdapter(
+    dict[str, dict[str, dict[Literal["default", "limit"], list[str]]]]
+)
 
 # Seconds a UI server trusts a visitor's hub login before asking the hub again
 # (JupyterHub's default is 300).
@@ -82,6 +93,40 @@ def write_config(directory, owner, text):
     os.chmod(temporary, 0o640)
     os.replace(temporary, path)
     return path
+
+
+async def fetch_site_authorization(service_url, owner, token, *, log, http_client=None):
+    """Ask the cylc-access service for ``owner``'s authorization, owners' grants included.
+
+    ``token`` is the starting server's own hub token, sent in a header. Returns
+    the ``site_authorization`` dict, or None when the service cannot be asked
+    or answers with something other than the expected shape.
+    """
+    url = url_path_join(service_url, "api/authorization", quote(owner, safe=""))
+    request = HTTPRequest(url, headers={"Authorization": f"token {token}"}, request_timeout=30)
+    try:
+        response = await (http_client or AsyncHTTPClient()).fetch(request)
+        authorization = json.loads(response.body)["site_authorization"]
+        return _checked_authorization(authorization, owner)
+    except HTTPClientError as error:
+        log.warning("cylc-access gave %s for %s's authorization", error.code, owner)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("cylc-access could not give %s's authorization: %s", owner, error)
+    return None
+
+
+def _checked_authorization(authorization, owner):
+    """Return ``authorization`` if it has Cylc's shape for this owner only; raise ValueError otherwise."""
+    checked = SITE_AUTHORIZATION.validate_python(authorization)
+    if set(checked) - {owner}:
+        raise ValueError(f"entries for owners other than {owner!r}")
+    for entries in checked.values():
+        for permissions in entries.values():
+            unknown = set(permissions.get("default", [])) | set(permissions.get("limit", []))
+            unknown -= ALL_PERMISSIONS
+            if unknown:
+                raise ValueError(f"unknown permissions {sorted(unknown)}")
+    return checked
 
 
 def load_decisions(policy_file, owner):

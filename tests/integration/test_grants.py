@@ -344,3 +344,31 @@ def test_authorization_api_includes_grants(grants_hub, bob):
     carol = hub.login("carol")
     hub.open(carol, f"{SERVICE}/")
     assert carol.get(f"{hub.url}{SERVICE}/api/authorization/bob", timeout=30).status_code == 403
+
+
+def restart_bob(hub, session):
+    hub.stop_server(session, "bob")
+    response = hub.api(session, "POST", "/users/bob/server")
+    assert response.status_code in (201, 202), response.text
+    hub.wait_ready(session, "bob")
+
+
+def test_grant_reaches_ui_after_restart(grants_hub, bob):
+    hub = grants_hub
+    headers = api_headers(hub, bob)
+    url = f"{hub.url}{SERVICE}/api/grants/bob"
+    created = bob.post(url, json={"viewer": "carol", "permissions": ["READ"]}, headers=headers, timeout=60)
+    assert created.status_code == 201, created.text
+
+    try:
+        restart_bob(hub, bob)
+        carol = hub.login("carol")
+
+        read = hub.graphql(carol, "bob", "query { workflows { id } }").json()
+        pause = hub.graphql(carol, "bob", 'mutation { pause(workflows: ["~bob/none"]) { result } }').json()
+
+        assert not read.get("errors"), read
+        assert "403" in str(pause.get("errors")), pause
+        assert "cylc-access gave" not in hub.log_text()
+    finally:
+        bob.delete(f"{url}/carol", headers=api_headers(hub, bob), timeout=60)
