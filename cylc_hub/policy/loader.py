@@ -30,7 +30,7 @@ else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
 TOP_LEVEL_KEYS = ("groups", "rules", "settings")
-SETTINGS_KEYS = ("os_groups",)
+SETTINGS_KEYS = ("os_groups", "jupyterhub_groups")
 RULE_KEYS = ("owners", "viewers", "default", "limit")
 
 TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$|\s*\(at end of document\)$")
@@ -141,14 +141,22 @@ class _Validator:
 
     def build(self, data: dict[str, Any]) -> Policy:
         self._check_top_level(data)
-        os_groups = self._read_settings(data.get("settings", {}))
+        settings = self._read_settings(data.get("settings", {}))
         groups = self._read_groups(data.get("groups", {}))
         declared = set(groups) | self._declared_names(data.get("groups"))
-        rules = self._read_rules(data.get("rules", []), declared, os_groups)
+        # Groups from the host or the hub need no declaration in the file.
+        outside_groups = settings["os_groups"] or settings["jupyterhub_groups"]
+        rules = self._read_rules(data.get("rules", []), declared, outside_groups)
 
         if self.issues:
             raise PolicyError(self.issues)
-        return Policy(rules, groups, source=self.source, os_groups=os_groups)
+        return Policy(
+            rules,
+            groups,
+            source=self.source,
+            os_groups=settings["os_groups"],
+            jupyterhub_groups=settings["jupyterhub_groups"],
+        )
 
     def _check_top_level(self, data: dict[str, Any]) -> None:
         for key in data:
@@ -161,11 +169,12 @@ class _Validator:
 
     # [settings]
 
-    def _read_settings(self, settings: object) -> bool:
+    def _read_settings(self, settings: object) -> dict[str, bool]:
+        flags = dict.fromkeys(SETTINGS_KEYS, False)
         line = self.lines.top_line("settings")
         if not isinstance(settings, dict):
             self.report(line, "'settings' must be a table, written as [settings].")
-            return False
+            return flags
 
         for key in settings:
             if key not in SETTINGS_KEYS:
@@ -175,14 +184,16 @@ class _Validator:
                     f"{_describe_valid_keys(SETTINGS_KEYS)}",
                 )
 
-        os_groups = settings.get("os_groups", False)
-        if not isinstance(os_groups, bool):
-            self.report(
-                self.lines.key_line(("settings", -1), "os_groups") or line,
-                f"'os_groups' in [settings] must be true or false, not {os_groups!r}.",
-            )
-            return False
-        return os_groups
+        for key in SETTINGS_KEYS:
+            value = settings.get(key, False)
+            if isinstance(value, bool):
+                flags[key] = value
+            else:
+                self.report(
+                    self.lines.key_line(("settings", -1), key) or line,
+                    f"{key!r} in [settings] must be true or false, not {value!r}.",
+                )
+        return flags
 
     # [groups]
 
@@ -368,7 +379,8 @@ class _RuleReader:
             f"selector {selector.text!r} in {key!r} names group "
             f"{selector.name!r}, which [groups] does not declare."
             f"{_suggest(selector.name, declared)} Declare it under [groups], "
-            "or set os_groups = true under [settings] to use the host's groups.",
+            "or set os_groups = true (the host's groups) or jupyterhub_groups = true "
+            "(the hub's groups) under [settings].",
         )
 
     def _read_permissions(

@@ -54,6 +54,7 @@ class Policy:
         *,
         source: str = "<string>",
         os_groups: bool = False,
+        jupyterhub_groups: bool = False,
     ):
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.groups: Mapping[str, frozenset[str]] = MappingProxyType(
@@ -61,6 +62,7 @@ class Policy:
         )
         self.source = source
         self.os_groups = os_groups
+        self.jupyterhub_groups = jupyterhub_groups
         self._file_groups_by_user = self._index_members(self.groups)
 
     @staticmethod

@@ -103,8 +103,8 @@ def test_grant_taking_read_splits_class():
 
 def test_hub_groups_count_as_group_source(tmp_path):
     path = tmp_path / "policy.toml"
-    # os_groups lets the policy name a group that [groups] does not declare.
-    path.write_text('[settings]\nos_groups = true\n[[rules]]\nowners = ["ann"]\nviewers = ["group:forecasters"]\ndefault = ["READ"]\n')
+    # jupyterhub_groups lets the policy name a hub group that [groups] does not declare.
+    path.write_text('[settings]\njupyterhub_groups = true\n[[rules]]\nowners = ["ann"]\nviewers = ["group:forecasters"]\ndefault = ["READ"]\n')
     store = PolicyStore(path)
     store.reload_if_changed()
     hub = FakeHub({"ann": True, "ben": False, "cat": False})
@@ -117,6 +117,21 @@ def test_hub_groups_count_as_group_source(tmp_path):
     assert "ann" in reconciler.viewable("ben")
     assert reconciler.viewable("cat") == {}
     assert reconciler.decide("ann", "ben").permissions == frozenset({"read"})
+
+
+def test_hub_groups_ignored_unless_enabled(tmp_path):
+    path = tmp_path / "policy.toml"
+    path.write_text('[settings]\nos_groups = true\n[[rules]]\nowners = ["ann"]\nviewers = ["group:forecasters"]\ndefault = ["READ"]\n')
+    store = PolicyStore(path)
+    store.reload_if_changed()
+    hub = FakeHub({"ann": True, "ben": False})
+    hub.groups["forecasters"] = {"ben"}
+    reconciler = Reconciler(hub, store, slots=hub.slots)
+
+    asyncio.run(reconciler.sweep())
+
+    assert hub.viewers_of("ann") == set()
+    assert reconciler.viewable("ben") == {}
 
 
 async def test_classes_beyond_slots_use_user_shares(tmp_path, caplog):

@@ -61,3 +61,20 @@ def test_version_option(capsys):
 
     assert status == 0
     assert capsys.readouterr().out.startswith("cylc-hub ")
+
+
+def test_jupyterhub_groups_allows_undeclared_group():
+    text = '[settings]\njupyterhub_groups = true\n[[rules]]\nowners = ["*"]\nviewers = ["group:hpc"]\ndefault = ["READ"]\n'
+
+    policy = parse_policy(text, "hub.toml")
+
+    assert policy.jupyterhub_groups
+    assert not policy.os_groups
+    assert "read" in policy.decide("alice", "bob", viewer_groups={"hpc"}).permissions
+
+
+def test_jupyterhub_groups_must_be_boolean():
+    with pytest.raises(PolicyError) as caught:
+        parse_policy('[settings]\njupyterhub_groups = "yes"\n', "hub.toml")
+
+    assert str(caught.value) == "hub.toml:2: 'jupyterhub_groups' in [settings] must be true or false, not 'yes'."

@@ -113,9 +113,12 @@ class Reconciler:
         return self.owners
 
     def hub_groups_of(self, user):
-        """Return ``user``'s JupyterHub groups, leaving out those the service manages."""
+        """Return ``user``'s JupyterHub groups, leaving out those the service manages.
+
+        Hub groups count only when the policy sets ``jupyterhub_groups = true``.
+        """
         owner = self.owners.get(user)
-        if owner is None:
+        if owner is None or not self.policy_store.policy.jupyterhub_groups:
             return ()
         return tuple(group for group in owner.groups if not group.startswith(GROUP_PREFIX))
 
