@@ -73,7 +73,7 @@ def test_environment_name_validated():
 
 
 class SlowSubmit(Recorder):
-    """sbatch that answers only after ``release`` is set; records every command."""
+    """Stand-in transport whose sbatch returns only after ``release`` is set. It records every command."""
 
     def __init__(self):
         super().__init__()
