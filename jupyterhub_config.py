@@ -152,6 +152,7 @@ c.JupyterHub.load_roles = [
 #   c.JupyterHub.spawner_class = "cylc-slurm"        # or "cylc-pbs"
 #   c.JupyterHub.cleanup_servers = False             # jobs outlive a hub restart
 #   c.CylcBatchSpawner.policy_file = policy_file
+#   c.CylcBatchSpawner.access_service_url = c.CylcLocalSpawner.access_service_url
 #   c.CylcSlurmSpawner.partitions = ["interactive", "debug"]  # form choices
 #   c.CylcSlurmSpawner.cluster = ""                  # multi-cluster sites: the cluster
 #   c.CylcPBSSpawner.queues = ["workq"]

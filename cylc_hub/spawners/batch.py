@@ -34,6 +34,7 @@ from cylc_hub.spawners.transport.base import CommandError
 from cylc_hub.spawners.transport.local import LocalTransport
 from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
 from cylc_hub.spawners.ui_authorization import (
+    fetch_site_authorization,
     load_decisions,
     render_config,
     site_authorization,
@@ -205,6 +206,16 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
         """,
     ).tag(config=True)
 
+    access_service_url = Unicode(
+        "",
+        help="""URL of the cylc-access service, such as http://127.0.0.1:10101/services/cylc-access/.
+
+        When set, each start asks the service for the decisions, owners' grants
+        included, with the server's own token. When empty, or when the service
+        does not answer, the decisions come from ``policy_file`` without grants.
+        """,
+    ).tag(config=True)
+
     ui_authorization_root = Unicode(
         "/var/lib/cylc-hub/ui-authorization",
         help="""Directory below which each user's UI server authorization is written.
@@ -358,18 +369,36 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
     def ui_authorization_dir(self):
         return os.path.join(self.ui_authorization_root, self.user.name)
 
-    def write_ui_authorization(self):
-        """Write the UI server's authorization for this owner; no policy grants nobody."""
+    async def write_ui_authorization(self):
+        """Write the UI server's authorization for this owner; no policy grants nobody.
+
+        As cylc-local does: the decisions come from the cylc-access service,
+        owners' grants included, else from ``policy_file`` alone.
+        """
         owner = self.user.name
-        policy = load_decisions(self.policy_file, owner)
-        authorization = {}
-        if policy is not None:
-            viewers = {name for (name,) in self.db.query(orm.User.name)}
-            for members in policy.groups.values():
-                viewers.update(members)
-            authorization = site_authorization(policy, owner, viewers)
+        authorization = None
+        if self.access_service_url:
+            authorization = await fetch_site_authorization(
+                self.access_service_url, owner, self.api_token, log=self.log
+            )
+        if authorization is None:
+            authorization = await self.policy_file_authorization()
+
         path = write_config(self.ui_authorization_dir, owner, render_config(authorization))
-        self.log.info("UI authorization for %s written to %s", owner, path)
+        viewers = sorted(authorization.get(owner, {}))
+        self.log.info("UI authorization for %s written to %s: viewers %s", owner, path, viewers)
+
+    async def policy_file_authorization(self):
+        """Decide from the policy file alone, without owners' grants."""
+        owner = self.user.name
+        # Parsing a large policy must not hold up the hub's event loop.
+        policy = await asyncio.to_thread(load_decisions, self.policy_file, owner)
+        if policy is None:
+            return {}
+        viewers = {name for (name,) in self.db.query(orm.User.name)}
+        for members in policy.groups.values():
+            viewers.update(members)
+        return site_authorization(policy, owner, viewers)
 
     # -- the job script --------------------------------------------------------
 
@@ -481,7 +510,7 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
                 f"job script for {self._log_name} not rendered: {error}",
                 "An option contains characters a job script cannot take. Change it and try again.",
             ) from error
-        self.write_ui_authorization()
+        await self.write_ui_authorization()
         await self.write_token_file()
 
         self._port_future = asyncio.get_running_loop().create_future()

@@ -25,6 +25,7 @@ c.JupyterHub.cleanup_servers = False
 c.Spawner.poll_interval = 2
 
 c.CylcBatchSpawner.policy_file = os.environ["CYLC_HUB_POLICY"]
+c.CylcBatchSpawner.access_service_url = c.CylcLocalSpawner.access_service_url
 if "CYLC_HUB_UI_AUTHORIZATION" in os.environ:
     c.CylcBatchSpawner.ui_authorization_root = os.environ["CYLC_HUB_UI_AUTHORIZATION"]
 # The test node is this machine, and tests send traffic to loopback only.

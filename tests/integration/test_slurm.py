@@ -81,6 +81,17 @@ def test_slurm_server_reaches_cylc_ui(slurm, slurm_hub):
     assert "/user/alice/cylc" in page.url
 
 
+def test_viewer_reads_ui_in_job(slurm_hub):
+    hub = slurm_hub["hub"]
+    bob = hub.login("bob")
+
+    response = hub.graphql(bob, "alice", "query { workflows { id } }")
+
+    # bob may read alice's UI only through the authorization handed to her job.
+    assert response.status_code == 200, response.text
+    assert not response.json().get("errors"), response.text
+
+
 def test_queued_job_shows_reason_and_cancels(slurm, slurm_hub):
     hub = slurm_hub["hub"]
     bob = hub.login("bob")
