@@ -13,7 +13,7 @@ import pytest
 
 from cylc_hub.spawners.launcher import BOOTSTRAP
 from cylc_hub.spawners.ssh import CylcSSHSpawner
-from cylc_hub.spawners.ssh_hosts import split_host
+from cylc_hub.spawners.ssh_hosts import host_choices, split_host
 
 SECRET = "launcher-test-secret-4f1d"
 
@@ -160,3 +160,29 @@ async def test_poll_unknown_until_limit(tmp_path):
 
     assert await spawner.poll() is None
     assert await spawner.poll() == 1
+
+
+@pytest.mark.parametrize("selection", ["first", "random"])
+async def test_candidate_hosts_order(selection):
+    hosts = ["login1", "login2:2222", "login3"]
+    spawner = spawner_for("alice", remote_hosts=hosts, host_selection=selection)
+
+    candidates = await spawner.candidate_hosts()
+
+    expected = [("login1", 22), ("login2", 2222), ("login3", 22)]
+    if selection == "first":
+        assert candidates == expected
+    else:
+        assert sorted(candidates) == sorted(expected)
+
+
+async def test_candidate_hosts_form_choice():
+    spawner = spawner_for("alice", remote_hosts=lambda spawner: ["login1", "login2:2222"])
+    spawner.form_values = {"host": "login2:2222"}
+
+    assert await spawner.candidate_hosts() == [("login2", 2222)]
+    assert await host_choices(spawner) == [
+        {"value": "any", "label": "Least loaded host"},
+        "login1",
+        "login2:2222",
+    ]
