@@ -180,6 +180,7 @@ c.JupyterHub.load_roles = [
 #   c.JupyterHub.spawner_class = "cylc-ssh"
 #   c.JupyterHub.cleanup_servers = False             # servers outlive a hub restart
 #   c.CylcSSHSpawner.policy_file = policy_file
+#   c.CylcSSHSpawner.access_service_url = c.CylcLocalSpawner.access_service_url
 #   c.CylcSSHSpawner.remote_hosts = ["login1.example.org", "login2.example.org:2222"]
 #   c.CylcSSHSpawner.host_selection = "least-loaded"  # or "random", "first"
 #   c.CylcSSHSpawner.ssh_keyfile = "/etc/cylc-hub/keys/{username}"  # or "~/.ssh/id_cylc_hub"

@@ -30,6 +30,7 @@ from cylc_hub.spawners.transport import CommandError
 from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
 from cylc_hub.spawners.ui_authorization import (
     CONFIG_FILE_NAME,
+    fetch_site_authorization,
     load_decisions,
     render_config,
     site_authorization,
@@ -169,6 +170,16 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
         """,
     ).tag(config=True)
 
+    access_service_url = Unicode(
+        "",
+        help="""URL of the cylc-access service, such as http://127.0.0.1:10101/services/cylc-access/.
+
+        When set, each start asks the service for the decisions, owners' grants
+        included, with the server's own token. When empty, or when the service
+        does not respond, the decisions come from ``policy_file`` without grants.
+        """,
+    ).tag(config=True)
+
     @default("cmd")
     def _default_cmd(self):
         return ["cylc", "hubapp"]
@@ -272,22 +283,37 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
                 return
             await asyncio.sleep(0.5)
 
-    def _ui_authorization(self):
+    async def _ui_authorization(self):
+        """Return the ``jupyter_server_config.py`` text with the decisions for this owner."""
         owner = self.user.name
-        policy = load_decisions(self.policy_file, owner)
-        authorization = {}
-        if policy is not None:
-            # Spawner.db is deprecated, so the query uses the session of the spawner's own row.
-            viewers = {name for (name,) in object_session(self.orm_spawner).query(orm.User.name)}
-            for members in policy.groups.values():
-                viewers.update(members)
-            authorization = site_authorization(policy, owner, viewers)
+        authorization = None
+        if self.access_service_url:
+            authorization = await fetch_site_authorization(
+                self.access_service_url, owner, self.api_token, log=self.log
+            )
+        source = "cylc-access"
+        if authorization is None:
+            authorization = await self._policy_file_authorization()
+            source = "the policy file"
         self.log.info(
-            "UI authorization for %s: viewers %s",
+            "UI authorization for %s from %s: viewers %s",
             self._log_name,
+            source,
             sorted(authorization.get(owner, {})),
         )
         return render_config(authorization)
+
+    async def _policy_file_authorization(self):
+        owner = self.user.name
+        # Parsing a large policy must not hold up the hub's event loop.
+        policy = await asyncio.to_thread(load_decisions, self.policy_file, owner)
+        if policy is None:
+            return {}
+        # Spawner.db is deprecated, so the query uses the session of the spawner's own row.
+        viewers = {name for (name,) in object_session(self.orm_spawner).query(orm.User.name)}
+        for members in policy.groups.values():
+            viewers.update(members)
+        return site_authorization(policy, owner, viewers)
 
     def get_args(self):
         args = super().get_args()
@@ -301,7 +327,7 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
         launcher = shlex.join([self.remote_python, "-c", BOOTSTRAP])
         return f"{self.prologue}\nexec {launcher}" if self.prologue.strip() else f"exec {launcher}"
 
-    def _launch_request(self, ip):
+    async def _launch_request(self, ip):
         server_dir = self.name or "default"
         if not hasattr(self, "_configured_default_url"):
             self._configured_default_url = self.default_url
@@ -315,7 +341,7 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
             "env": self.get_env(),
             "ip": ip,
             "state_dir": f"{self.remote_state_dir.rstrip('/')}/{server_dir}",
-            "files": {CONFIG_FILE_NAME: self._ui_authorization()},
+            "files": {CONFIG_FILE_NAME: await self._ui_authorization()},
             "service_path": self.server.base_url if self.server else "/",
         }
 
@@ -352,7 +378,7 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
 
         self._emit(30, f"Starting the Cylc UI server on {host}")
         ip = self.remote_ip or ("127.0.0.1" if self.tunnel else host)
-        request = self._launch_request(ip)
+        request = await self._launch_request(ip)
         command = self._launch_command()
         self.log.debug(
             "Launching %s on %s: %s (request keys %s)",

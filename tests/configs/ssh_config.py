@@ -30,6 +30,7 @@ c.CylcSSHSpawner.known_hosts = os.environ["CYLC_HUB_SSH_KNOWN_HOSTS"]
 c.CylcSSHSpawner.tunnel = os.environ.get("CYLC_HUB_SSH_TUNNEL") == "1"
 c.CylcSSHSpawner.host_selection = os.environ.get("CYLC_HUB_SSH_SELECTION", "least-loaded")
 c.CylcSSHSpawner.policy_file = os.environ["CYLC_HUB_POLICY"]
+c.CylcSSHSpawner.access_service_url = c.CylcLocalSpawner.access_service_url
 # The test hosts are this machine: each sshd sets its own CYLC_HUB_TEST_LOAD,
 # so that the two hosts differ in load.
 c.CylcSSHSpawner.load_command = ["sh", "-c", 'echo "${CYLC_HUB_TEST_LOAD:-1}"']

@@ -111,6 +111,7 @@ def test_token_hidden_from_others(ssh_hub, ssh_site):
     assert stat.S_IMODE((state_dir / "uiserver.log").stat().st_mode) == 0o600
     config = (state_dir / "jupyter_server_config.py").read_text()
     assert "site_authorization" in config
+    assert "UI authorization for bob from cylc-access" in ssh_hub.log_text()
 
     ssh_hub.stop_server(bob, "bob")
     assert wait_gone(pgid)
