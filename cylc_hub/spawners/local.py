@@ -148,7 +148,8 @@ class CylcLocalSpawner(OptionsFormMixin, LocalProcessSpawner):
         return env
 
     def get_args(self):
-        args = super().get_args()
+        # Spawner.get_args returns self.args itself; a copy keeps restarts from stacking options.
+        args = list(super().get_args())
         log_level = self.form_values.get("log_level")
         if log_level:
             # A validated choice, passed as one argument with no shell in between.

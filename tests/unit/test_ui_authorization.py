@@ -87,3 +87,16 @@ def test_render_config_is_python_literal():
     assert list(config.CylcUIServer.site_authorization["alice"]) == ['x"); import os; #']
     assert config.CylcUIServer.user_authorization == {}
     assert config.HubOAuth.cache_max_age == 30
+
+
+def test_local_args_do_not_accumulate():
+    from cylc_hub.spawners.local import CylcLocalSpawner
+
+    spawner = CylcLocalSpawner(form_values={"log_level": "DEBUG"})
+
+    first = spawner.get_args()
+    second = spawner.get_args()
+
+    assert first == second
+    assert second.count("--ServerApp.log_level=DEBUG") == 1
+    assert spawner.args == []
