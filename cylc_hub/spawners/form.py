@@ -128,14 +128,18 @@ class OptionsFormMixin(HasTraits):
 
         Each dict has a ``name`` (letters, digits and underscores, starting
         with a letter) and a ``type``: ``choice``, ``text``, ``integer``,
-        ``number`` or ``checkbox``. Optional keys: ``label``, ``help``,
+        ``number``, ``duration``, ``memory`` or ``checkbox``. Optional keys: ``label``, ``help``,
         ``default``, ``required``. A choice field needs ``choices``: a list of
         strings or ``{"value", "label"}`` dicts, or a callable taking the
         spawner and returning such a list, which may be async. A text field
         takes ``pattern`` (a Python regular expression the whole value must
         match) and ``max_length`` (256 characters when not set). Integer and
         number fields take ``min``, ``max`` and ``step``. A step counts from
-        ``min``, or from 0 without ``min``.
+        ``min``, or from 0 without ``min``. A duration field accepts text
+        such as ``90m``, ``2h``, ``1:30:00`` or ``PT2H`` and stores whole
+        seconds; a memory field accepts ``512M``, ``4G`` or a number of MiB
+        and stores whole MiB. Both take ``min`` and ``max`` written the same
+        way, e.g. ``"max": "24h"``.
 
         Labels and help text are shown as plain text, never as HTML. An empty
         list shows no form.
@@ -448,6 +452,11 @@ class OptionsFormMixin(HasTraits):
                 view["checked"] = False
         elif field.type == "text":
             view["max_length"] = field.effective_max_length
+        elif field.type in ("duration", "memory"):
+            # Stored values are ints of seconds or MiB, shown with units; a draft stays as typed.
+            if isinstance(value, int) and not isinstance(value, bool):
+                view["text"] = field.format_value(value)
+            view["placeholder"] = "e.g. 1h30m or 2:00:00" if field.type == "duration" else "e.g. 4G or 512M"
         else:
             view["min"] = field.min
             view["max"] = field.max

@@ -28,13 +28,23 @@ from pydantic import (
     StrictInt,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 from traitlets import List, TraitError
 
-FIELD_TYPES = ("choice", "text", "integer", "number", "checkbox")
+from cylc_hub.spawners.form_units import (
+    MAX_DURATION_SECONDS,
+    MAX_MEMORY_MIB,
+    format_duration,
+    format_memory,
+    parse_duration,
+    parse_memory,
+)
+
+FIELD_TYPES = ("choice", "text", "integer", "number", "duration", "memory", "checkbox")
 
 # Used for text fields that declare no max_length, so that no text field
 # accepts an unbounded string.
@@ -60,8 +70,19 @@ _EXPECTED_TYPE = {
     "text": "a string",
     "integer": "an integer",
     "number": "a number",
+    "duration": "a duration",
+    "memory": "a memory size",
     "checkbox": "true or false",
 }
+
+# Types whose empty text counts as a missing value, so the default applies.
+_EMPTY_MEANS_NONE = ("integer", "number", "duration", "memory")
+
+# Parser of the text or int value of each unit field type.
+_UNIT_PARSERS = {"duration": parse_duration, "memory": parse_memory}
+
+# Bound of a unit field that declares no max.
+_UNIT_MAX = {"duration": MAX_DURATION_SECONDS, "memory": MAX_MEMORY_MIB}
 
 
 class FormValidationError(ValueError):
@@ -190,7 +211,7 @@ class FormField(BaseModel):
     name: Annotated[
         str, Field(strict=True, pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=64)
     ]
-    type: Literal["choice", "text", "integer", "number", "checkbox"]
+    type: Literal["choice", "text", "integer", "number", "duration", "memory", "checkbox"]
     label: Annotated[str, Field(strict=True)] = ""
     help: Annotated[str, Field(strict=True)] = ""
     default: Any = None
@@ -224,6 +245,18 @@ class FormField(BaseModel):
         except ValidationError as error:
             raise ValueError(describe_declaration_error(error)) from None
 
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _parse_unit_bound(cls, value: Any, info: ValidationInfo) -> Any:
+        # Bounds of duration and memory fields may be written with units, e.g. "4h" or "8G".
+        parser = _UNIT_PARSERS.get(info.data.get("type"))
+        if parser is None or value is None:
+            return value
+        try:
+            return parser(value)
+        except ValueError as error:
+            raise ValueError(f"{short_repr(value)} {error}") from None
+
     @model_validator(mode="after")
     def _check_declaration(self) -> FormField:
         if not self.label:
@@ -248,13 +281,14 @@ class FormField(BaseModel):
             "choices": ("choice",),
             "pattern": ("text",),
             "max_length": ("text",),
-            "min": ("integer", "number"),
-            "max": ("integer", "number"),
+            "min": ("integer", "number", "duration", "memory"),
+            "max": ("integer", "number", "duration", "memory"),
             "step": ("integer", "number"),
         }
         for key, types in keys_by_type.items():
             if getattr(self, key) is not None and self.type not in types:
-                raise ValueError(f"{key} applies only to {' and '.join(types)} fields, not {self.type}")
+                listed = " and ".join([", ".join(types[:-1]), types[-1]] if len(types) > 1 else types)
+                raise ValueError(f"{key} applies only to {listed} fields, not {self.type}")
 
         if self.type == "choice" and self.choices is None:
             raise ValueError("a choice field needs choices: a list or a callable")
@@ -263,7 +297,9 @@ class FormField(BaseModel):
                 if isinstance(getattr(self, key), float):
                     raise ValueError(f"{key} of an integer field must be an integer")
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min {self.min} is greater than max {self.max}")
+            raise ValueError(
+                f"min {self.format_value(self.min)} is greater than max {self.format_value(self.max)}"
+            )
 
     def _checked_default(self) -> Any:
         """Return the default normalized, or raise ValueError if it is invalid."""
@@ -314,6 +350,12 @@ class FormField(BaseModel):
             return Annotated[bool, BeforeValidator(self._check_scalar_type(bool, str))]
 
         low, high = self.min, self.max
+        if self.type in _UNIT_PARSERS:
+            return Annotated[
+                int,
+                BeforeValidator(self._parse_unit_value),
+                Field(ge=0 if low is None else low, le=_UNIT_MAX[self.type] if high is None else high),
+            ]
         if self.type == "integer":
             low = INT64_MIN if low is None else low
             high = INT64_MAX if high is None else high
@@ -338,6 +380,12 @@ class FormField(BaseModel):
             return value
 
         return check
+
+    def _parse_unit_value(self, value: Any) -> int:
+        try:
+            return _UNIT_PARSERS[self.type](value)
+        except ValueError as error:
+            raise _rule_error(str(error)) from None
 
     def _check_text(self, text: str) -> str:
         for character in text:
@@ -376,14 +424,27 @@ class FormField(BaseModel):
         """Maximum number of characters of a text value."""
         return self.max_length or DEFAULT_TEXT_MAX_LENGTH
 
+    def format_value(self, value: Any) -> str:
+        """Return a typed value as a person would write it: ``4h`` for a duration, ``8G`` for memory."""
+        if self.type == "duration" and isinstance(value, int):
+            return format_duration(value)
+        if self.type == "memory" and isinstance(value, int):
+            return format_memory(value)
+        return format_number(value)
+
     def range_rule(self) -> str:
         """Return the rule a number outside the field's bounds breaks."""
-        if self.min is not None and self.max is not None:
-            return f"must be between {format_number(self.min)} and {format_number(self.max)}"
-        if self.min is not None:
-            return f"must be at least {format_number(self.min)}"
-        if self.max is not None:
-            return f"must be at most {format_number(self.max)}"
+        low = self.min
+        high = self.max
+        if self.type in _UNIT_PARSERS:
+            low = 0 if low is None else low
+            high = _UNIT_MAX[self.type] if high is None else high
+        if low is not None and high is not None:
+            return f"must be between {self.format_value(low)} and {self.format_value(high)}"
+        if low is not None:
+            return f"must be at least {self.format_value(low)}"
+        if high is not None:
+            return f"must be at most {self.format_value(high)}"
         if self.type == "integer":
             return f"must be between {INT64_MIN} and {INT64_MAX}"
         return "must be a finite number"
@@ -418,7 +479,7 @@ class FormField(BaseModel):
 
         if value is None:
             value = self.default_for(choices)
-        if isinstance(value, str) and value == "" and self.type in ("integer", "number"):
+        if isinstance(value, str) and value == "" and self.type in _EMPTY_MEANS_NONE:
             value = None if self.required else self.default
         if value is None or (value == "" and self.type == "text"):
             if self.required:

@@ -832,3 +832,55 @@ def test_form_random_strings_only_400(form_data):
     html = asyncio.run(submit_and_render())
     assert "<script" not in html.lower()
     assert parse_form(html).by_id
+
+
+# duration and memory fields
+
+UNIT_FIELDS = [
+    {"name": "walltime", "type": "duration", "min": "10m", "max": "4h", "default": "1h"},
+    {"name": "memory", "type": "memory", "min": "512M", "max": "64G", "default": "4G"},
+]
+
+
+async def test_unit_fields_apply_normalized():
+    spawner = make_spawner(UNIT_FIELDS)
+
+    await spawner.apply_form_options({"walltime": "1:30:00", "memory": "1.5G"})
+
+    assert spawner.form_values == {"walltime": 5400, "memory": 1536}
+    assert spawner.orm_spawner.user_options == {"walltime": 5400, "memory": 1536}
+
+
+async def test_unit_fields_prefill_with_units():
+    spawner = make_spawner(UNIT_FIELDS, stored={"walltime": 5400, "memory": 1536})
+
+    form = parse_form(await spawner.get_options_form())
+
+    assert element(form, "walltime")["value"] == "1h30m"
+    assert element(form, "walltime")["type"] == "text"
+    assert element(form, "memory")["value"] == "1536M"
+    assert form.labels["cylc-hub-option-walltime"]["text"] == "Walltime"
+
+
+async def test_unit_fields_rerender_keeps_typed_text():
+    spawner = make_spawner(UNIT_FIELDS)
+
+    error, form = await rejected_form(spawner, {"walltime": ["5h"], "memory": ["2G"]})
+
+    assert "Walltime: must be between 10m and 4h" in error.jupyterhub_message
+    assert element(form, "walltime")["value"] == "5h"
+    assert element(form, "walltime", "-error")["text"] == "must be between 10m and 4h"
+    assert element(form, "memory")["value"] == "2G"
+    assert "cylc-hub-option-memory-error" not in form.by_id
+
+
+async def test_unit_fields_bad_rest_options_400():
+    spawner = make_spawner(UNIT_FIELDS)
+
+    with pytest.raises(web.HTTPError) as caught:
+        await spawner.apply_form_options({"walltime": "forever", "memory": 10**6})
+
+    assert caught.value.status_code == 400
+    message = caught.value.jupyterhub_message
+    assert "Walltime: must be a duration such as 90m" in message
+    assert "Memory: must be between 512M and 64G" in message

@@ -331,7 +331,7 @@ def test_declaration_values_serialize_to_json():
         ({"name": "a-b", "type": "text"}, "name"),
         ({"name": "x", "type": "date"}, "type"),
         ({"name": "x", "type": "text", "maxlength": 5}, "maxlength"),
-        ({"name": "x", "type": "text", "min": 1}, "min applies only to integer and number fields"),
+        ({"name": "x", "type": "text", "min": 1}, "min applies only to integer, number, duration and memory fields"),
         ({"name": "x", "type": "integer", "pattern": "a"}, "pattern applies only to text fields"),
         ({"name": "x", "type": "text", "choices": ["a"]}, "choices applies only to choice fields"),
         ({"name": "x", "type": "choice"}, "a choice field needs choices"),
@@ -372,3 +372,111 @@ def test_short_repr_cuts_and_survives_huge_int():
     assert short_repr("abc") == "'abc'"
     assert len(short_repr("x" * 1000)) == 40
     assert short_repr(10**5000) == "an integer too large to show"
+
+
+# duration
+
+WALLCLOCK = {"name": "walltime", "type": "duration", "min": "10m", "max": "4h", "default": "1h"}
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("90m", 5400), ("1:30:00", 5400), ("2h", 7200), ("PT2H", 7200), ("10m", 600), ("4h", 14400),
+     (600, 600), (None, 3600), ("", 3600)],
+)
+def test_duration_valid(value, expected):
+    result = field(WALLCLOCK).check(value)
+    assert result == expected
+
+
+def test_duration_declaration_normalized():
+    walltime = field(WALLCLOCK)
+    assert walltime.min == 600
+    assert walltime.max == 14400
+    assert walltime.default == 3600
+
+
+@pytest.mark.parametrize("value", ["9m", "4h1s", "5h", "PT5H", 14401, 0, 10**30, "99999999h"])
+def test_duration_out_of_range(value):
+    assert rule(WALLCLOCK, value) == "must be between 10m and 4h"
+
+
+@pytest.mark.parametrize(
+    "value", ["90", "1:30", "soon", "<script>", "2h; id", "２h", "x" * 100_000, -5, 1.5]
+)
+def test_duration_invalid_text(value):
+    expected = "must be a duration such as 90m, 2h, 1h30m, 1:30:00 or PT2H"
+    if value == -5:
+        expected = "must be between 10m and 4h"
+    assert rule(WALLCLOCK, value) == expected
+
+
+@pytest.mark.parametrize("value", [True, [], {}, ["2h"]])
+def test_duration_wrong_type(value):
+    assert rule(WALLCLOCK, value) == "must be a duration such as 90m, 2h, 1h30m, 1:30:00 or PT2H"
+
+
+def test_duration_required_missing():
+    required = {**WALLCLOCK, "required": True, "default": None}
+    assert rule(required, None) == "is required"
+    assert rule(required, "") == "is required"
+
+
+def test_duration_without_bounds_has_a_ceiling():
+    assert rule({"name": "t", "type": "duration"}, "400d") == "must be between 0s and 366d"
+
+
+@pytest.mark.parametrize(
+    "declaration, message",
+    [
+        ({**WALLCLOCK, "min": "soon"}, "'soon' must be a duration"),
+        ({**WALLCLOCK, "min": "5h"}, "min 5h is greater than max 4h"),
+        ({**WALLCLOCK, "default": "8h"}, "default '8h' is invalid: must be between 10m and 4h"),
+        ({**WALLCLOCK, "step": 60}, "step applies only to integer and number fields"),
+    ],
+)
+def test_duration_declaration_invalid(declaration, message):
+    with pytest.raises(ValidationError) as caught:
+        field(declaration)
+    assert message in str(caught.value)
+
+
+# memory
+
+MEMORY = {"name": "memory", "type": "memory", "min": "512M", "max": "64G", "default": "4G"}
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("4G", 4096), ("512M", 512), ("512", 512), ("1.5G", 1536), ("64G", 65536), (2048, 2048),
+     (None, 4096), ("", 4096)],
+)
+def test_memory_valid(value, expected):
+    assert field(MEMORY).check(value) == expected
+
+
+@pytest.mark.parametrize("value", ["511M", "65G", "1T", 100, 10**30])
+def test_memory_out_of_range(value):
+    assert rule(MEMORY, value) == "must be between 512M and 64G"
+
+
+@pytest.mark.parametrize("value", ["lots", "4X", "<b>4G</b>", "4G\n", "ä", True, 2.5, [4096]])
+def test_memory_invalid(value):
+    expected = "must be a memory size such as 512M, 4G or 1.5G (a number alone is MiB)"
+    if value == "4G\n":
+        # Surrounding whitespace is stripped, as in the other number fields.
+        assert field(MEMORY).check(value) == 4096
+        return
+    assert rule(MEMORY, value) == expected
+
+
+def test_memory_fraction_of_mib():
+    assert rule(MEMORY, "1000.5M") == "must be a whole number of MiB, such as 512M or 1.5G"
+
+
+def test_unit_values_json_round_trip():
+    walltime = field(WALLCLOCK)
+    memory = field(MEMORY)
+    for check, text in ((walltime.check, "1h30m"), (memory.check, "1.5G")):
+        value = check(text)
+        assert check(json.loads(json.dumps(value))) == value
