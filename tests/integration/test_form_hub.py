@@ -64,20 +64,21 @@ def test_form_error_rerenders_with_values(hub):
     spawn_url = f"{hub.url}/hub/spawn/dave"
     dave.get(spawn_url, timeout=30)
 
+    # JupyterHub 6.1's spawn page sends the XSRF token in the form's action URL.
     response = dave.post(
         spawn_url,
-        data={
-            "workflow": "<b>bad name</b>",
-            "log_level": "DEBUG",
-            "_xsrf": dave.cookies.get("_xsrf", path="/hub/"),
-        },
+        params={"_xsrf": dave.cookies.get("_xsrf", path="/hub/")},
+        data={"workflow": "<b>bad name</b>", "log_level": "DEBUG"},
         timeout=60,
     )
 
     assert response.status_code == 400
     page = response.text
-    assert "Workflow to open first" in page
-    assert "is-invalid" in page
+    assert "not an option" not in page
+    feedback = re.search(r'<div id="[^"]*" class="invalid-feedback">([^<]*)</div>', page)
+    assert feedback, page
+    assert "pattern" in feedback.group(1) or "match" in feedback.group(1)
+    assert re.search(r'class="form-control is-invalid"\s+id="[^"]*workflow', page)
     # The user's value comes back escaped, never as markup.
     assert html.escape("<b>bad name</b>", quote=True) in page
     assert "<b>bad name</b>" not in page
