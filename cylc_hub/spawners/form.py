@@ -34,7 +34,7 @@ from typing import Any, Optional
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from tornado import web
-from traitlets import Dict, Float, HasTraits, default, observe
+from traitlets import Bool, Dict, Float, HasTraits, default, observe
 
 from cylc_hub.spawners.form_fields import (
     Choice,
@@ -46,6 +46,7 @@ from cylc_hub.spawners.form_fields import (
     parse_choices,
     short_repr,
 )
+from cylc_hub.spawners.form_groups import os_group_names
 
 __all__ = ["FormField", "FormValidationError", "OptionsFormMixin"]
 
@@ -141,8 +142,26 @@ class OptionsFormMixin(HasTraits):
         and stores whole MiB. Both take ``min`` and ``max`` written the same
         way, e.g. ``"max": "24h"``.
 
+        A field may depend on the user's groups: ``groups`` maps a group name
+        to overrides of ``min``, ``max``, ``choices``, ``default`` and
+        ``hidden`` (a hidden field is not shown and keeps its default), e.g.
+        ``"groups": {"ops": {"max": "24h"}}``. When several of the user's
+        groups override a key, the widest value wins: the lowest min, the
+        highest max, the union of choices, shown if any group shows it.
+
         Labels and help text are shown as plain text, never as HTML. An empty
         list shows no form.
+        """,
+    ).tag(config=True)
+
+    form_os_groups = Bool(
+        True,
+        help="""
+        Whether the OS groups of the user, looked up by user name, count for
+        the ``groups`` overrides of form fields.
+
+        The user's JupyterHub groups always count. Turn this off where hub
+        user names are not OS user names.
         """,
     ).tag(config=True)
 
@@ -225,6 +244,25 @@ class OptionsFormMixin(HasTraits):
             )
             return None
 
+    def form_user_groups(self) -> set[str]:
+        """Return the names of the user's groups that select ``groups`` overrides of form fields.
+
+        These are the user's JupyterHub groups, and with ``form_os_groups``
+        their OS groups. Called by every hook that validates or renders.
+        """
+        user = getattr(self, "user", None)
+        names = {group.name for group in getattr(user, "groups", None) or []}
+        if self.form_os_groups and user is not None:
+            names |= os_group_names(user.name)
+        return names
+
+    def effective_form_fields(self) -> list[FormField]:
+        """Return the declared fields as this spawner's user sees them, group overrides applied."""
+        if not any(field.groups for field in self.form_fields):
+            return list(self.form_fields)
+        groups = self.form_user_groups()
+        return [field.for_groups(groups) for field in self.form_fields]
+
     def _choices_for(self, field: FormField) -> Optional[list[Choice]]:
         if field.type != "choice":
             return None
@@ -248,17 +286,18 @@ class OptionsFormMixin(HasTraits):
             rule = f"must be an object of field names and values, not {json_type_name(raw)}"
             raise FormValidationError({"options": rule}, {"options": "Options"})
 
+        fields = self.effective_form_fields()
         values = {}
         errors = {}
         labels = {}
-        for field in self.form_fields:
+        for field in fields:
             try:
-                values[field.name] = field.check(raw.get(field.name), self._choices_for(field))
+                values[field.name] = self._check_field(field, raw.get(field.name))
             except FieldError as error:
                 errors[field.name] = str(error)
                 labels[field.name] = field.label
 
-        known = ", ".join(field.name for field in self.form_fields) or "none"
+        known = ", ".join(field.name for field in fields if not field.hidden) or "none"
         for key in raw:
             if key in values or key in errors:
                 continue
@@ -270,6 +309,13 @@ class OptionsFormMixin(HasTraits):
             raise FormValidationError(errors, labels)
         return values
 
+    def _check_field(self, field: FormField, value: Any) -> Any:
+        checked = field.check(value, self._choices_for(field))
+        if field.hidden and value is not None and checked != field.default_for(self._choices_for(field)):
+            # A hidden field keeps its default, because the user's groups cannot set it.
+            raise FieldError("is not available to your groups, so it must be left out")
+        return checked
+
     async def validate_form_data(self, form_data: Any) -> dict[str, Any]:
         """Validate a submitted options form. This is the default ``options_from_form``.
 
@@ -280,8 +326,8 @@ class OptionsFormMixin(HasTraits):
         """
         raw = _unpack_form_data(form_data)
         if isinstance(raw, dict):
-            for field in self.form_fields:
-                if field.type == "checkbox":
+            for field in self.effective_form_fields():
+                if field.type == "checkbox" and not field.hidden:
                     raw.setdefault(field.name, False)
         return await self._validate_submission(raw)
 
@@ -314,7 +360,7 @@ class OptionsFormMixin(HasTraits):
         if not isinstance(raw, Mapping):
             return {}
         draft = {}
-        for field in self.form_fields:
+        for field in self.effective_form_fields():
             value = raw.get(field.name)
             if isinstance(value, str):
                 draft[field.name] = value[:_MAX_DRAFT_CHARACTERS]
@@ -377,7 +423,7 @@ class OptionsFormMixin(HasTraits):
         if not self.form_fields:
             return ""
 
-        choices = await self.load_choices()
+        await self.load_choices()
         values = self._stored_values()
         errors = {}
         draft, self._form_draft = self._form_draft, None
@@ -387,8 +433,9 @@ class OptionsFormMixin(HasTraits):
             values.update(draft_values)
 
         fields = [
-            self._field_view(field, values.get(field.name), errors.get(field.name), choices)
-            for field in self.form_fields
+            self._field_view(field, values.get(field.name), errors.get(field.name))
+            for field in self.effective_form_fields()
+            if not field.hidden
         ]
         return _form_template().render(fields=fields)
 
@@ -398,7 +445,7 @@ class OptionsFormMixin(HasTraits):
             stored = {}
 
         values = {}
-        for field in self.form_fields:
+        for field in self.effective_form_fields():
             field_choices = self._choices_for(field)
             try:
                 values[field.name] = field.check(stored.get(field.name), field_choices)
@@ -419,7 +466,6 @@ class OptionsFormMixin(HasTraits):
         field: FormField,
         value: Any,
         error: Optional[str],
-        choices: Mapping[str, Optional[list[Choice]]],
     ) -> dict[str, Any]:
         """Collect what the template needs to show one field."""
         element_id = f"cylc-hub-option-{field.name}"
@@ -437,7 +483,7 @@ class OptionsFormMixin(HasTraits):
         }
 
         if field.type == "choice":
-            field_choices = choices.get(field.name)
+            field_choices = self._choices_for(field)
             if field_choices is None and error is None:
                 error = "The choices could not be loaded. Reload the page, or ask the site administrator."
                 view["error"] = error

@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from traitlets import List, TraitError
 
+from cylc_hub.spawners.form_groups import GroupOverride, field_for_group, merge_group_fields
 from cylc_hub.spawners.form_units import (
     MAX_DURATION_SECONDS,
     MAX_MEMORY_MIB,
@@ -228,7 +229,12 @@ class FormField(BaseModel):
         ]
     ] = None
 
+    hidden: Annotated[bool, Field(strict=True)] = False
+    groups: Optional[dict[Annotated[str, Field(strict=True, min_length=1)], GroupOverride]] = None
+
     _regex: Optional[re.Pattern] = PrivateAttr(None)
+    _group_fields: dict[str, FormField] = PrivateAttr(default_factory=dict)
+    _merged_fields: dict[frozenset, FormField] = PrivateAttr(default_factory=dict)
     _adapter: TypeAdapter = PrivateAttr()
 
     @field_validator("choices", mode="before")
@@ -274,7 +280,23 @@ class FormField(BaseModel):
 
         self._adapter = TypeAdapter(self._value_type())
         self.default = self._checked_default()
+
+        # Each group's version is built now, so that a bad override fails at startup.
+        for group, override in (self.groups or {}).items():
+            self._group_fields[group] = field_for_group(self, group, override)
         return self
+
+    def for_groups(self, user_groups: Iterable[str]) -> FormField:
+        """Return this field as a member of ``user_groups`` sees it: itself when no group overrides it."""
+        matching = frozenset(self._group_fields).intersection(user_groups)
+        if not matching:
+            return self
+
+        if matching not in self._merged_fields:
+            group_fields = {group: self._group_fields[group] for group in matching}
+            overrides = {group: self.groups[group] for group in matching}
+            self._merged_fields[matching] = merge_group_fields(self, group_fields, overrides)
+        return self._merged_fields[matching]
 
     def _check_keys_fit_type(self) -> None:
         keys_by_type = {
@@ -322,7 +344,10 @@ class FormField(BaseModel):
         try:
             return self._check_present(self.default, self.choices)
         except FieldError as error:
-            raise ValueError(f"default {short_repr(self.default)} is invalid: {error}")
+            shown = short_repr(self.default)
+            if self.type in _UNIT_PARSERS and isinstance(self.default, int):
+                shown = self.format_value(self.default)
+            raise ValueError(f"default {shown} is invalid: {error}")
 
     def _value_type(self) -> Any:
         """Build the annotated type that pydantic checks a present value against.
