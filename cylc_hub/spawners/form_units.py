@@ -102,13 +102,14 @@ def parse_memory(value: Any) -> int:
 
 
 def format_duration(seconds: int) -> str:
-    """Return seconds in the shortest unit form, e.g. ``4h``, ``1h30m`` or ``0s``."""
+    """Return seconds in the shortest unit form, e.g. ``4h``, ``36h``, ``1h30m`` or ``0s``."""
     if seconds == 0:
         return "0s"
     sign = "-" if seconds < 0 else ""
     remaining = abs(seconds)
     parts = []
-    for unit, size in _UNIT_SECONDS.items():
+    # Hours are the largest unit because walltimes are read in hours: 24h, not 1d.
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
         count, remaining = divmod(remaining, size)
         if count:
             parts.append(f"{count}{unit}")

@@ -95,7 +95,7 @@ def test_parse_memory_not_whole_mib(text):
 @pytest.mark.parametrize(
     "seconds, short, clock",
     [(0, "0s", "0:00:00"), (59, "59s", "0:00:59"), (5400, "1h30m", "1:30:00"),
-     (86400, "1d", "24:00:00"), (90061, "1d1h1m1s", "25:01:01")],
+     (86400, "24h", "24:00:00"), (90061, "25h1m1s", "25:01:01")],
 )
 def test_format_duration_and_clock(seconds, short, clock):
     assert format_duration(seconds) == short
