@@ -23,23 +23,17 @@ import re
 import sys
 import time
 
-from jupyterhub import orm
 from jupyterhub.spawner import Spawner
 from traitlets import Callable, Dict, Float, Integer, TraitError, Unicode, default, validate
 
 from cylc_hub.spawners.batch_jobs import DONE, PENDING, RUNNING, JobPoller, shared_poller
+from cylc_hub.spawners.authorization import UIAuthorizationMixin
 from cylc_hub.spawners.batch_script import ENV_NAME, ScriptValueError, render_job_script
 from cylc_hub.spawners.form import OptionsFormMixin
 from cylc_hub.spawners.transport.base import CommandError
 from cylc_hub.spawners.transport.local import LocalTransport
 from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
-from cylc_hub.spawners.ui_authorization import (
-    fetch_site_authorization,
-    load_decisions,
-    render_config,
-    site_authorization,
-    write_config,
-)
+from cylc_hub.spawners.ui_authorization import render_config, write_config
 
 # Environment variables that never go into a job script: the token travels in a file.
 SECRET_VARIABLES = {"JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"}
@@ -82,7 +76,7 @@ class EnvironmentTransport:
         await self.transport.close()
 
 
-class CylcBatchSpawner(OptionsFormMixin, Spawner):
+class CylcBatchSpawner(UIAuthorizationMixin, OptionsFormMixin, Spawner):
     """Start the Cylc UI Server as a batch job, submitted as the user."""
 
     submit_host = Unicode(
@@ -196,24 +190,6 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
     python = Unicode(
         sys.executable,
         help="""Python in the job that runs ``cylc_hub.spawners.batch_singleuser``.""",
-    ).tag(config=True)
-
-    policy_file = Unicode(
-        "",
-        help="""Path of the site policy (TOML) whose decisions the UI server enforces.
-
-        Empty: the UI server grants nobody but its owner.
-        """,
-    ).tag(config=True)
-
-    access_service_url = Unicode(
-        "",
-        help="""URL of the cylc-access service, such as http://127.0.0.1:10101/services/cylc-access/.
-
-        When set, each start asks the service for the decisions, owners' grants
-        included, with the server's own token. When empty, or when the service
-        does not answer, the decisions come from ``policy_file`` without grants.
-        """,
     ).tag(config=True)
 
     ui_authorization_root = Unicode(
@@ -370,35 +346,14 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
         return os.path.join(self.ui_authorization_root, self.user.name)
 
     async def write_ui_authorization(self):
-        """Write the UI server's authorization for this owner; no policy grants nobody.
-
-        As cylc-local does: the decisions come from the cylc-access service,
-        owners' grants included, else from ``policy_file`` alone.
-        """
+        """Write the UI server's authorization for this owner, as cylc-local does."""
         owner = self.user.name
-        authorization = None
-        if self.access_service_url:
-            authorization = await fetch_site_authorization(
-                self.access_service_url, owner, self.api_token, log=self.log
-            )
-        if authorization is None:
-            authorization = await self.policy_file_authorization()
-
+        authorization, source = await self.decide_ui_authorization()
         path = write_config(self.ui_authorization_dir, owner, render_config(authorization))
         viewers = sorted(authorization.get(owner, {}))
-        self.log.info("UI authorization for %s written to %s: viewers %s", owner, path, viewers)
-
-    async def policy_file_authorization(self):
-        """Decide from the policy file alone, without owners' grants."""
-        owner = self.user.name
-        # Parsing a large policy must not hold up the hub's event loop.
-        policy = await asyncio.to_thread(load_decisions, self.policy_file, owner)
-        if policy is None:
-            return {}
-        viewers = {name for (name,) in self.db.query(orm.User.name)}
-        for members in policy.groups.values():
-            viewers.update(members)
-        return site_authorization(policy, owner, viewers)
+        self.log.info(
+            "UI authorization for %s from %s written to %s: viewers %s", owner, source, path, viewers
+        )
 
     # -- the job script --------------------------------------------------------
 
@@ -411,11 +366,7 @@ class CylcBatchSpawner(OptionsFormMixin, Spawner):
         return env
 
     def get_args(self):
-        args = list(super().get_args())
-        log_level = self.form_values.get("log_level")
-        if log_level:
-            args.append(f"--ServerApp.log_level={log_level}")
-        return args
+        return self.log_level_args(super().get_args())
 
     def job_command(self):
         """Return the argument list the job runs: the port reporter, then the server."""

@@ -1,21 +1,14 @@
 """cylc-local: start the Cylc UI Server on the hub host as the user's own OS account."""
 
-import asyncio
 import os
 import subprocess
 
-from jupyterhub import orm
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Unicode, default
 
+from cylc_hub.spawners.authorization import UIAuthorizationMixin
 from cylc_hub.spawners.form import OptionsFormMixin
-from cylc_hub.spawners.ui_authorization import (
-    fetch_site_authorization,
-    load_decisions,
-    render_config,
-    site_authorization,
-    write_config,
-)
+from cylc_hub.spawners.ui_authorization import render_config, write_config
 
 # Cylc workflow names: path segments of letters, digits, "_", "-" and ".", none starting with ".".
 WORKFLOW_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*"
@@ -44,32 +37,13 @@ DEFAULT_FORM_FIELDS = [
 ]
 
 
-class CylcLocalSpawner(OptionsFormMixin, LocalProcessSpawner):
+class CylcLocalSpawner(UIAuthorizationMixin, OptionsFormMixin, LocalProcessSpawner):
     """Start ``cylc hubapp`` as the user on the hub host, with the site's authorization.
 
     Before each start the spawner writes a ``jupyter_server_config.py`` with
     the policy's decisions for this owner into ``ui_authorization_root/USER``
     and puts that directory first on the server's ``JUPYTER_CONFIG_PATH``.
     """
-
-    policy_file = Unicode(
-        "",
-        help="""Path of the site policy (TOML) whose decisions the UI server enforces.
-
-        Use the same file as the cylc-access service. Empty: the UI server
-        grants nobody but its owner.
-        """,
-    ).tag(config=True)
-
-    access_service_url = Unicode(
-        "",
-        help="""URL of the cylc-access service, such as http://127.0.0.1:10101/services/cylc-access/.
-
-        When set, each start asks the service for the decisions, owners' grants
-        included, with the server's own token. When empty, or when the service
-        does not answer, the decisions come from ``policy_file`` without grants.
-        """,
-    ).tag(config=True)
 
     ui_authorization_root = Unicode(
         "/var/lib/cylc-hub/ui-authorization",
@@ -109,36 +83,15 @@ class CylcLocalSpawner(OptionsFormMixin, LocalProcessSpawner):
     def ui_authorization_dir(self):
         return os.path.join(self.ui_authorization_root, self.user.name)
 
-    def viewer_names(self, policy):
-        """Return every user who may need an entry: hub users and the policy's group members."""
-        names = {name for (name,) in self.user.db.query(orm.User.name)}
-        for members in policy.groups.values():
-            names.update(members)
-        return names
-
     async def write_ui_authorization(self):
         """Write the UI server's authorization for this owner; no policy grants nobody."""
         owner = self.user.name
-        authorization = None
-        if self.access_service_url:
-            authorization = await fetch_site_authorization(
-                self.access_service_url, owner, self.api_token, log=self.log
-            )
-        if authorization is None:
-            authorization = await self.policy_file_authorization()
-
+        authorization, source = await self.decide_ui_authorization()
         path = write_config(self.ui_authorization_dir, owner, render_config(authorization))
         viewers = sorted(authorization.get(owner, {}))
-        self.log.info("UI authorization for %s written to %s: viewers %s", owner, path, viewers)
-
-    async def policy_file_authorization(self):
-        """Decide from the policy file alone, without owners' grants."""
-        owner = self.user.name
-        # Parsing a large policy must not hold up the hub's event loop.
-        policy = await asyncio.to_thread(load_decisions, self.policy_file, owner)
-        if policy is None:
-            return {}
-        return site_authorization(policy, owner, self.viewer_names(policy))
+        self.log.info(
+            "UI authorization for %s from %s written to %s: viewers %s", owner, source, path, viewers
+        )
 
     def get_env(self):
         env = super().get_env()
@@ -148,13 +101,9 @@ class CylcLocalSpawner(OptionsFormMixin, LocalProcessSpawner):
         return env
 
     def get_args(self):
-        # Spawner.get_args returns self.args itself; a copy keeps restarts from stacking options.
-        args = list(super().get_args())
-        log_level = self.form_values.get("log_level")
-        if log_level:
-            # A validated choice, passed as one argument with no shell in between.
-            args.append(f"--ServerApp.log_level={log_level}")
-        return args
+        # Spawner.get_args returns self.args itself: log_level_args copies it, so
+        # restarts do not stack options.
+        return self.log_level_args(super().get_args())
 
     async def start(self):
         if not hasattr(self, "_configured_default_url"):

@@ -16,25 +16,18 @@ import shlex
 import time
 from importlib import resources
 
-from jupyterhub import orm
 from jupyterhub.spawner import Spawner
-from sqlalchemy.orm import object_session
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, Integer, Unicode, default
 
+from cylc_hub.spawners.authorization import UIAuthorizationMixin
 from cylc_hub.spawners.form import OptionsFormMixin
 from cylc_hub.spawners.launcher import BOOTSTRAP, LOG_NAME
 from cylc_hub.spawners.local import DEFAULT_FORM_FIELDS
 from cylc_hub.spawners.ssh_hosts import ANY_HOST, HostSelectionMixin, host_choices
 from cylc_hub.spawners.transport import CommandError
 from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
-from cylc_hub.spawners.ui_authorization import (
-    CONFIG_FILE_NAME,
-    fetch_site_authorization,
-    load_decisions,
-    render_config,
-    site_authorization,
-)
+from cylc_hub.spawners.ui_authorization import CONFIG_FILE_NAME, render_config
 
 # Seconds between readiness checks while the server starts, doubled after each up to the maximum.
 READY_CHECK_INTERVAL = 0.2
@@ -52,7 +45,7 @@ class SSHSpawnError(Exception):
         self.jupyterhub_message = user_message
 
 
-class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
+class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin, Spawner):
     """Start ``cylc hubapp`` on a remote host over SSH and manage it through a pooled connection."""
 
     ssh_port = Integer(
@@ -161,25 +154,6 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
         help="Seconds between SIGTERM and SIGKILL to the server's process group when it stops.",
     ).tag(config=True)
 
-    policy_file = Unicode(
-        "",
-        help="""Path of the site policy (TOML) whose decisions the UI server enforces.
-
-        Use the same file as the cylc-access service. Empty: the UI server
-        grants nobody but its owner.
-        """,
-    ).tag(config=True)
-
-    access_service_url = Unicode(
-        "",
-        help="""URL of the cylc-access service, such as http://127.0.0.1:10101/services/cylc-access/.
-
-        When set, each start asks the service for the decisions, owners' grants
-        included, with the server's own token. When empty, or when the service
-        does not respond, the decisions come from ``policy_file`` without grants.
-        """,
-    ).tag(config=True)
-
     @default("cmd")
     def _default_cmd(self):
         return ["cylc", "hubapp"]
@@ -285,42 +259,17 @@ class CylcSSHSpawner(HostSelectionMixin, OptionsFormMixin, Spawner):
 
     async def _ui_authorization(self):
         """Return the ``jupyter_server_config.py`` text with the decisions for this owner."""
-        owner = self.user.name
-        authorization = None
-        if self.access_service_url:
-            authorization = await fetch_site_authorization(
-                self.access_service_url, owner, self.api_token, log=self.log
-            )
-        source = "cylc-access"
-        if authorization is None:
-            authorization = await self._policy_file_authorization()
-            source = "the policy file"
+        authorization, source = await self.decide_ui_authorization()
         self.log.info(
             "UI authorization for %s from %s: viewers %s",
             self._log_name,
             source,
-            sorted(authorization.get(owner, {})),
+            sorted(authorization.get(self.user.name, {})),
         )
         return render_config(authorization)
 
-    async def _policy_file_authorization(self):
-        owner = self.user.name
-        # Parsing a large policy must not hold up the hub's event loop.
-        policy = await asyncio.to_thread(load_decisions, self.policy_file, owner)
-        if policy is None:
-            return {}
-        # Spawner.db is deprecated, so the query uses the session of the spawner's own row.
-        viewers = {name for (name,) in object_session(self.orm_spawner).query(orm.User.name)}
-        for members in policy.groups.values():
-            viewers.update(members)
-        return site_authorization(policy, owner, viewers)
-
     def get_args(self):
-        args = super().get_args()
-        log_level = self.form_values.get("log_level")
-        if log_level:
-            args.append(f"--ServerApp.log_level={log_level}")
-        return args
+        return self.log_level_args(super().get_args())
 
     def _launch_command(self):
         """Return the remote shell text: the prologue, then the launcher reading from stdin."""
