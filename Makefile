@@ -5,7 +5,7 @@
 VENV ?= /opt/cylc-hub/venv
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup-test bench bench-ssh
+.PHONY: demo test setup-test bench bench-access bench-batch bench-ssh
 
 demo:
 	scripts/demo.sh
@@ -20,7 +20,14 @@ test: setup-test
 bench-ssh: setup-test
 	$(VENV)/bin/python bench/bench_ssh.py
 
-# Print the cylc-access benchmarks (figures only, nothing is asserted);
-# see bench/access_results.md. Add other benchmark scripts to the list.
-bench:
-	for script in bench/bench_access*.py; do $(VENV)/bin/python "$$script" || exit 1; done
+# Every benchmark prints figures beside its baseline; nothing is asserted.
+bench: bench-access bench-batch bench-ssh
+
+# cylc-access: list and permission latency against a naive evaluator, and
+# shares needed against one share per pair (bench/access_results.md).
+bench-access: setup-test
+	$(VENV)/bin/python bench/bench_access.py
+
+# Batch spawners: scheduler queries per poll interval against batchspawner.
+bench-batch: setup-test
+	$(VENV)/bin/python bench/bench_batch_polling.py
