@@ -138,9 +138,16 @@ class OptionsFormMixin(HasTraits):
         number fields take ``min``, ``max`` and ``step``. A step counts from
         ``min``, or from 0 without ``min``. A duration field accepts text
         such as ``90m``, ``2h``, ``1:30:00`` or ``PT2H`` and stores whole
-        seconds; a memory field accepts ``512M``, ``4G`` or a number of MiB
+        seconds. A memory field accepts ``512M``, ``4G`` or a number of MiB
         and stores whole MiB. Both take ``min`` and ``max`` written the same
         way, e.g. ``"max": "24h"``.
+
+        A choice field may depend on an earlier choice field: ``depends_on``
+        names that field, and ``choices`` is then a dict from each of its
+        values to a list, e.g. ``{"alpha": ["short", "long"], "beta":
+        ["gpu"]}``. The server checks the pair. The form groups the lists
+        under the other field's choices, and a small script shows only the
+        list that applies.
 
         A field may depend on the user's groups: ``groups`` maps a group name
         to overrides of ``min``, ``max``, ``choices``, ``default`` and
@@ -263,9 +270,12 @@ class OptionsFormMixin(HasTraits):
         groups = self.form_user_groups()
         return [field.for_groups(groups) for field in self.form_fields]
 
-    def _choices_for(self, field: FormField) -> Optional[list[Choice]]:
+    def _choices_for(self, field: FormField, values: Optional[Mapping[str, Any]] = None) -> Optional[list[Choice]]:
+        """Return the choices of ``field``, which for a dependent field are those for the other field's value in ``values``."""
         if field.type != "choice":
             return None
+        if isinstance(field.choices, dict):
+            return field.choices.get((values or {}).get(field.depends_on), [])
         if not callable(field.choices):
             return field.choices
         if field.name not in self._loaded_choices:
@@ -291,15 +301,19 @@ class OptionsFormMixin(HasTraits):
         errors = {}
         labels = {}
         for field in fields:
+            if field.depends_on in errors:
+                # The other field's message is enough: this one's choices are unknown.
+                continue
             try:
-                values[field.name] = self._check_field(field, raw.get(field.name))
+                values[field.name] = self._check_field(field, raw.get(field.name), values)
             except FieldError as error:
                 errors[field.name] = str(error)
                 labels[field.name] = field.label
 
         known = ", ".join(field.name for field in fields if not field.hidden) or "none"
+        field_names = {field.name for field in fields}
         for key in raw:
-            if key in values or key in errors:
+            if key in field_names:
                 continue
             name = short_repr(key)
             errors[name] = f"is not an option of this form (options: {known})"
@@ -309,9 +323,14 @@ class OptionsFormMixin(HasTraits):
             raise FormValidationError(errors, labels)
         return values
 
-    def _check_field(self, field: FormField, value: Any) -> Any:
-        checked = field.check(value, self._choices_for(field))
-        if field.hidden and value is not None and checked != field.default_for(self._choices_for(field)):
+    def _check_field(self, field: FormField, value: Any, values: Mapping[str, Any]) -> Any:
+        choices = self._choices_for(field, values)
+        if field.depends_on is not None and not choices and value is not None:
+            parent = values.get(field.depends_on)
+            raise FieldError(f"has no choices when {field.depends_on} is {short_repr(parent)}")
+
+        checked = field.check(value, choices)
+        if field.hidden and value is not None and checked != field.default_for(choices):
             # A hidden field keeps its default, because the user's groups cannot set it.
             raise FieldError("is not available to your groups, so it must be left out")
         return checked
@@ -433,11 +452,36 @@ class OptionsFormMixin(HasTraits):
             values.update(draft_values)
 
         fields = [
-            self._field_view(field, values.get(field.name), errors.get(field.name))
+            self._field_view(field, values, errors.get(field.name))
             for field in self.effective_form_fields()
             if not field.hidden
         ]
         return _form_template().render(fields=fields)
+
+    def _dependent_choices_view(self, field: FormField, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Group every list of a dependent field's choices under the other field's value.
+
+        Without JavaScript the user sees all groups, and the server rejects a
+        choice from the wrong group. The form's script shows only the group of
+        the other field's current value.
+        """
+        parent = next(other for other in self.form_fields if other.name == field.depends_on)
+        parent_labels = {choice.value: choice.label for choice in self._choices_for(parent) or []}
+        parent_value = values.get(field.depends_on)
+        value = values.get(field.name)
+
+        groups = []
+        for key, choices in field.choices.items():
+            options = [
+                {
+                    "value": choice.value,
+                    "label": choice.label,
+                    "selected": key == parent_value and choice.value == value,
+                }
+                for choice in choices
+            ]
+            groups.append({"value": key, "label": parent_labels.get(key, key), "options": options})
+        return {"option_groups": groups, "depends_on_id": f"cylc-hub-option-{field.depends_on}"}
 
     def _stored_values(self) -> dict[str, Any]:
         stored = getattr(self.orm_spawner, "user_options", None)
@@ -446,7 +490,7 @@ class OptionsFormMixin(HasTraits):
 
         values = {}
         for field in self.effective_form_fields():
-            field_choices = self._choices_for(field)
+            field_choices = self._choices_for(field, values)
             try:
                 values[field.name] = field.check(stored.get(field.name), field_choices)
             except FieldError as error:
@@ -464,10 +508,11 @@ class OptionsFormMixin(HasTraits):
     def _field_view(
         self,
         field: FormField,
-        value: Any,
+        values: Mapping[str, Any],
         error: Optional[str],
     ) -> dict[str, Any]:
-        """Collect what the template needs to show one field."""
+        """Collect what the template needs to show one field, given the values shown in every field."""
+        value = values.get(field.name)
         element_id = f"cylc-hub-option-{field.name}"
         view = {
             "type": field.type,
@@ -482,7 +527,9 @@ class OptionsFormMixin(HasTraits):
             "text": _text_for_input(value),
         }
 
-        if field.type == "choice":
+        if field.type == "choice" and field.depends_on is not None:
+            view.update(self._dependent_choices_view(field, values))
+        elif field.type == "choice":
             field_choices = self._choices_for(field)
             if field_choices is None and error is None:
                 error = "The choices could not be loaded. Reload the page, or ask the site administrator."

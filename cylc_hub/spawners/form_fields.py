@@ -217,7 +217,10 @@ class FormField(BaseModel):
     help: Annotated[str, Field(strict=True)] = ""
     default: Any = None
     required: Annotated[bool, Field(strict=True)] = False
-    choices: Union[list[Choice], Callable[..., Any], None] = None
+    choices: Union[list[Choice], dict[str, list[Choice]], Callable[..., Any], None] = None
+    depends_on: Optional[
+        Annotated[str, Field(strict=True, pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=64)]
+    ] = None
     pattern: Optional[Annotated[str, Field(strict=True)]] = None
     max_length: Optional[Annotated[StrictInt, Field(gt=0)]] = None
     min: Optional[Union[StrictInt, Annotated[StrictFloat, Field(allow_inf_nan=False)]]] = None
@@ -242,14 +245,23 @@ class FormField(BaseModel):
     def _parse_choices(cls, value: Any) -> Any:
         if value is None or callable(value):
             return value
-        if not isinstance(value, (list, tuple)):
+        if isinstance(value, Mapping):
+            return {key: cls._parse_choice_list(items, key) for key, items in value.items()}
+        return cls._parse_choice_list(value)
+
+    @staticmethod
+    def _parse_choice_list(items: Any, key: Optional[str] = None) -> list[Choice]:
+        where = "" if key is None else f"the choices for {short_repr(key)} "
+        if key is not None and not isinstance(key, str):
+            raise ValueError(f"keys of choices must be strings, not {json_type_name(key)}")
+        if not isinstance(items, (list, tuple)):
             raise ValueError(
-                "must be a list of strings or {value, label} dicts, or a callable returning one"
+                f"{where}must be a list of strings or {{value, label}} dicts, or a callable returning one"
             )
         try:
-            return parse_choices(value)
+            return parse_choices(items)
         except ValidationError as error:
-            raise ValueError(describe_declaration_error(error)) from None
+            raise ValueError(where + describe_declaration_error(error)) from None
 
     @field_validator("min", "max", mode="before")
     @classmethod
@@ -314,6 +326,15 @@ class FormField(BaseModel):
 
         if self.type == "choice" and self.choices is None:
             raise ValueError("a choice field needs choices: a list or a callable")
+        if self.depends_on is not None:
+            if self.type != "choice":
+                raise ValueError(f"depends_on applies only to choice fields, not {self.type}")
+            if not isinstance(self.choices, dict) or not self.choices:
+                raise ValueError("a field with depends_on needs choices as a dict from the other field's value to a list")
+            if self.depends_on == self.name:
+                raise ValueError("depends_on must name another field")
+        elif isinstance(self.choices, dict):
+            raise ValueError("choices given as a dict need depends_on, the field whose value selects a list")
         if self.type == "integer":
             for key in ("min", "max", "step"):
                 if isinstance(getattr(self, key), float):
@@ -325,9 +346,9 @@ class FormField(BaseModel):
 
     def _checked_default(self) -> Any:
         """Return the default normalized, or raise ValueError if it is invalid."""
-        if self.type == "choice" and callable(self.choices):
-            # The choices are unknown until the callable runs, so only the type
-            # can be checked here.
+        if self.type == "choice" and not isinstance(self.choices, list):
+            # The choices are unknown until the callable runs or the other
+            # field has a value, so only the type can be checked here.
             if self.default is not None and not isinstance(self.default, str):
                 raise ValueError(f"default {short_repr(self.default)} must be a string")
             return self.default
@@ -604,6 +625,20 @@ class FormFieldList(List):
 
             if field.name in names:
                 raise TraitError(f"{where} repeats the field name {field.name!r}")
+            if field.depends_on is not None:
+                _check_parent(where, field, {earlier.name: earlier for earlier in fields})
             names.add(field.name)
             fields.append(field)
         return fields
+
+
+def _check_parent(where: str, field: FormField, earlier: Mapping[str, FormField]) -> None:
+    """Raise TraitError unless ``field.depends_on`` names an earlier choice field that offers every key."""
+    parent = earlier.get(field.depends_on)
+    if parent is None or parent.type != "choice":
+        raise TraitError(f"{where} depends_on {field.depends_on!r} must name a choice field declared before it")
+    if isinstance(parent.choices, list):
+        offered = {choice.value for choice in parent.choices}
+        for key in field.choices:
+            if key not in offered:
+                raise TraitError(f"{where} has choices for {key!r}, which is not a choice of {parent.name!r}")

@@ -1,8 +1,10 @@
-"""Test config: the repository's jupyterhub_config.py with walltime and memory in cylc-local's form.
+"""Test config: the repository's jupyterhub_config.py with more fields in cylc-local's form.
+
+The fields are walltime, memory, and a partition whose choices depend on the cluster.
 
 Members of the OS group ``ops`` (carol, made by scripts/users.sh) may ask
 for 24 hours of walltime, everyone else for 4 hours. cylc-local ignores
-both values when it starts the UI server: the tests check the form only.
+these values when it starts the UI server: the tests check the form only.
 """
 
 import os
@@ -34,5 +36,13 @@ c.CylcLocalSpawner.form_fields = [
         "min": "256M",
         "max": "16G",
         "default": "2G",
+    },
+    {"name": "cluster", "type": "choice", "label": "Cluster", "choices": ["alpha", "beta"]},
+    {
+        "name": "partition",
+        "type": "choice",
+        "label": "Partition",
+        "depends_on": "cluster",
+        "choices": {"alpha": ["short", "long"], "beta": ["gpu"]},
     },
 ]

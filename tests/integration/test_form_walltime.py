@@ -1,4 +1,4 @@
-"""Walltime and memory in the real hub's form: group limits, REST and the browser's error path."""
+"""Walltime, memory and dependent choices in the real hub's form: group limits, REST and the browser."""
 
 import os
 from pathlib import Path
@@ -43,6 +43,14 @@ def browser():
 @pytest.fixture
 def page(browser):
     context = browser.new_context()
+    context.set_default_timeout(60_000)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def page_without_javascript(browser):
+    context = browser.new_context(java_script_enabled=False)
     context.set_default_timeout(60_000)
     yield context.new_page()
     context.close()
@@ -168,3 +176,35 @@ def test_browser_ops_member_gets_longer_limit(form_hub, page):
     session = form_hub.login("carol")
     assert form_hub.server_model(session, "carol")["user_options"]["walltime"] == 20 * 3600
     form_hub.stop_server(session, "carol")
+
+
+def test_browser_partitions_follow_cluster(form_hub, page):
+    log_in(page, form_hub, "dave")
+    page.wait_for_url("**/hub/spawn**")
+    alpha = page.locator('#cylc-hub-option-partition optgroup[data-cylc-hub-parent-value="alpha"]')
+    beta = page.locator('#cylc-hub-option-partition optgroup[data-cylc-hub-parent-value="beta"]')
+    expect(page.locator("#cylc-hub-option-partition")).to_have_value("short")
+    expect(beta).to_have_attribute("hidden", "")
+
+    page.select_option("#cylc-hub-option-cluster", "beta")
+
+    expect(page.locator("#cylc-hub-option-partition")).to_have_value("gpu")
+    expect(alpha).to_have_attribute("hidden", "")
+    expect(beta).not_to_have_attribute("hidden", "")
+    screenshot(page, "form-partitions-beta")
+
+
+def test_browser_without_javascript_rejects_wrong_partition(form_hub, page_without_javascript):
+    page = page_without_javascript
+    log_in(page, form_hub, "dave")
+    page.wait_for_url("**/hub/spawn**")
+
+    # Without the script every cluster's partitions are offered, grouped by cluster.
+    page.select_option("#cylc-hub-option-cluster", "beta")
+    page.select_option("#cylc-hub-option-partition", "long")
+    page.click("#spawn_form button[type=submit]")
+
+    expect(page.locator("#cylc-hub-option-partition-error")).to_have_text("'long' is not one of the choices: gpu")
+    expect(page.locator("#cylc-hub-option-cluster")).to_have_value("beta")
+    session = form_hub.login("dave")
+    assert form_hub.server_model(session, "dave") is None
