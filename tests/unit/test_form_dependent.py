@@ -5,6 +5,8 @@ from html.parser import HTMLParser
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
 from traitlets import TraitError
@@ -166,3 +168,54 @@ def test_no_script_without_dependent_fields():
     html = asyncio.run(spawner.get_options_form())
 
     assert "<script" not in html
+
+
+# Every new field kind at once, under random submissions.
+
+MIXED_FIELDS = [
+    CLUSTER,
+    PARTITION,
+    {"name": "walltime", "type": "duration", "min": "10m", "max": "4h", "default": "1h",
+     "groups": {"ops": {"max": "24h"}}},
+    {"name": "memory", "type": "memory", "min": "256M", "max": "16G"},
+    {"name": "account", "type": "text", "hidden": True, "default": "general",
+     "groups": {"ops": {"hidden": False}}},
+]
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+PLAUSIBLE = {
+    "cluster": ["alpha", "beta", "gamma"],
+    "partition": ["short", "long", "gpu", ""],
+    "walltime": ["90m", "1:30:00", "PT2H", "24h", "5h", 600, 10**20, "", "2h; id", "１h"],
+    "memory": ["4G", "512M", "1.5G", "100", "0.3M", 2**70, "<b>"],
+    "account": ["general", "physics", ""],
+}
+MIXED_OPTIONS = st.fixed_dictionaries(
+    {}, optional={name: st.sampled_from(values) for name, values in PLAUSIBLE.items()}
+) | st.dictionaries(st.sampled_from(list(PLAUSIBLE) + ["extra"]) | st.text(max_size=10), JSON_VALUES, max_size=6)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(options=MIXED_OPTIONS, groups=st.sampled_from([[], ["ops"]]))
+def test_mixed_fields_random_options_only_400(options, groups):
+    orm_spawner = SimpleNamespace(name="", server=None, user_options=None)
+    user = SimpleNamespace(name="alice", groups=[SimpleNamespace(name=name) for name in groups])
+    spawner = FormSpawner(form_fields=MIXED_FIELDS, orm_spawner=orm_spawner, user=user, form_os_groups=False)
+
+    async def apply_and_render():
+        try:
+            await spawner.apply_form_options(options)
+        except web.HTTPError as error:
+            assert error.status_code == 400
+            assert error.jupyterhub_message
+        else:
+            assert set(spawner.form_values) == {field["name"] for field in MIXED_FIELDS}
+            # Accepted values validate again unchanged, as on the next spawn.
+            await spawner.apply_form_options(dict(spawner.form_values))
+        return await spawner.get_options_form()
+
+    html = asyncio.run(apply_and_render())
+    assert "<b>" not in html
