@@ -129,10 +129,12 @@ class OptionsFormMixin(HasTraits):
 
         Each dict has a ``name`` (letters, digits and underscores, starting
         with a letter) and a ``type``: ``choice``, ``text``, ``integer``,
-        ``number``, ``duration``, ``memory`` or ``checkbox``. Optional keys: ``label``, ``help``,
-        ``default``, ``required``. A choice field needs ``choices``: a list of
-        strings or ``{"value", "label"}`` dicts, or a callable taking the
-        spawner and returning such a list, which may be async. A text field
+        ``number``, ``duration``, ``memory`` or ``checkbox``. Optional keys:
+        ``label``, ``help``, ``default``, ``required``. A choice field needs
+        ``choices``: a list of strings or ``{"value", "label",
+        "description"}`` dicts (label and description optional, the
+        description shown after the label), or a callable taking the spawner
+        and returning such a list, which may be async. A text field
         takes ``pattern`` (a Python regular expression the whole value must
         match) and ``max_length`` (256 characters when not set). Integer and
         number fields take ``min``, ``max`` and ``step``. A step counts from
@@ -476,6 +478,7 @@ class OptionsFormMixin(HasTraits):
                 {
                     "value": choice.value,
                     "label": choice.label,
+                    "description": choice.description,
                     "selected": key == parent_value and choice.value == value,
                 }
                 for choice in choices
@@ -535,7 +538,12 @@ class OptionsFormMixin(HasTraits):
                 error = "The choices could not be loaded. Reload the page, or ask the site administrator."
                 view["error"] = error
             view["options"] = [
-                {"value": choice.value, "label": choice.label, "selected": choice.value == value}
+                {
+                    "value": choice.value,
+                    "label": choice.label,
+                    "description": choice.description,
+                    "selected": choice.value == value,
+                }
                 for choice in field_choices or []
             ]
         elif field.type == "checkbox":

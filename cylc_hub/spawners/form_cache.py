@@ -2,7 +2,7 @@
 
 :class:`CachedChoices` wraps any async loader so that the form does not run a
 scheduler command on every page view. :func:`sinfo_partition_choices` builds
-one that lists Slurm partitions with their idle nodes beside each name::
+one that lists Slurm partitions with their idle nodes after each name::
 
     from cylc_hub.spawners.form_cache import sinfo_partition_choices
 
@@ -92,8 +92,8 @@ class CachedChoices:
 def parse_sinfo_partitions(output: str) -> list[dict[str, str]]:
     """Return one choice per partition from ``sinfo --format=%R|%a|%F`` output.
 
-    The label shows the idle node count beside the name, or the state of a
-    partition that is not up. Raises ``ValueError`` naming the first line that
+    The description, shown after the name, is the idle node count, or the
+    state of a partition that is not up. Raises ``ValueError`` naming the first line that
     does not have that format.
     """
     # partition -> [availability, idle, total], in the order sinfo lists them.
@@ -114,10 +114,10 @@ def parse_sinfo_partitions(output: str) -> list[dict[str, str]]:
 
     choices = []
     for partition, (availability, idle, total) in partitions.items():
-        label = f"{partition} ({idle} of {total} nodes idle)"
+        description = f"{idle} of {total} nodes idle"
         if availability != "up":
-            label = f"{partition} ({availability})"
-        choices.append({"value": partition, "label": label})
+            description = availability
+        choices.append({"value": partition, "label": partition, "description": description})
     return choices
 
 

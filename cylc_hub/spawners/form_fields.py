@@ -156,12 +156,13 @@ def _rule_error(rule: str) -> PydanticCustomError:
 
 
 class Choice(BaseModel):
-    """One option of a choice field: the submitted value and the text shown."""
+    """One option of a choice field: the submitted value, the text shown and an optional description."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     value: Annotated[str, Field(strict=True)]
     label: Annotated[str, Field(strict=True)] = ""
+    description: Annotated[str, Field(strict=True)] = ""
 
     @model_validator(mode="after")
     def _label_defaults_to_value(self) -> Choice:

@@ -52,15 +52,15 @@ def ok(stdout=SINFO_OUTPUT):
 
 def test_parse_sinfo_partitions():
     assert parse_sinfo_partitions(SINFO_OUTPUT) == [
-        {"value": "debug", "label": "debug (3 of 4 nodes idle)"},
-        {"value": "long", "label": "long (0 of 8 nodes idle)"},
-        {"value": "maint", "label": "maint (down)"},
+        {"value": "debug", "label": "debug", "description": "3 of 4 nodes idle"},
+        {"value": "long", "label": "long", "description": "0 of 8 nodes idle"},
+        {"value": "maint", "label": "maint", "description": "down"},
     ]
 
 
 def test_parse_sinfo_sums_repeated_partition():
     assert parse_sinfo_partitions("debug|up|1/3/0/4\ndebug|up|0/2/0/2\n\n") == [
-        {"value": "debug", "label": "debug (5 of 6 nodes idle)"}
+        {"value": "debug", "label": "debug", "description": "5 of 6 nodes idle"}
     ]
 
 
@@ -171,6 +171,6 @@ async def test_sinfo_choices_in_form_through_local_transport(stand_in_sinfo):
     html = await spawner.get_options_form()
     await spawner.apply_form_options({"partition": "long"})
 
-    assert "debug (3 of 4 nodes idle)" in html
+    assert ">debug – 3 of 4 nodes idle</option>" in html
     assert spawner.form_values == {"partition": "long"}
     assert (stand_in_sinfo / "arguments").read_text().split() == ["--noheader", "--format=%R|%a|%F"]

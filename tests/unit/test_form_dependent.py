@@ -219,3 +219,23 @@ def test_mixed_fields_random_options_only_400(options, groups):
 
     html = asyncio.run(apply_and_render())
     assert "<b>" not in html
+
+
+async def test_choice_description_shown_after_label():
+    fields = [
+        {"name": "queue", "type": "choice",
+         "choices": [{"value": "short", "label": "Short", "description": "up to 1 h <fast>"}, "long"]},
+        {**CLUSTER, "name": "site"},
+    ]
+    spawner = make_spawner(fields)
+
+    html = await spawner.get_options_form()
+
+    assert '<option value="short" selected>Short – up to 1 h &lt;fast&gt;</option>' in html
+    assert '<option value="long">long</option>' in html
+
+
+def test_choice_description_must_be_text():
+    with pytest.raises(TraitError) as caught:
+        make_spawner([{"name": "queue", "type": "choice", "choices": [{"value": "a", "description": 5}]}])
+    assert "description" in str(caught.value)
