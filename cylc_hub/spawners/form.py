@@ -262,6 +262,8 @@ class OptionsFormMixin(HasTraits):
         user = getattr(self, "user", None)
         names = {group.name for group in getattr(user, "groups", None) or []}
         if self.form_os_groups and user is not None:
+            # NOTE: this lookup runs in the hub's event loop. It is fast with
+            # /etc/group but can block where groups come from LDAP without a cache.
             names |= os_group_names(user.name)
         return names
 
