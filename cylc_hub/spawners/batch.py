@@ -30,6 +30,7 @@ from cylc_hub.spawners.batch_jobs import DONE, PENDING, RUNNING, JobPoller, shar
 from cylc_hub.spawners.authorization import UIAuthorizationMixin
 from cylc_hub.spawners.batch_script import ENV_NAME, ScriptValueError, render_job_script
 from cylc_hub.spawners.form import OptionsFormMixin
+from cylc_hub.spawners.local import DEFAULT_FORM_FIELDS
 from cylc_hub.spawners.transport.base import CommandError
 from cylc_hub.spawners.transport.local import LocalTransport
 from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
@@ -192,6 +193,12 @@ class CylcBatchSpawner(UIAuthorizationMixin, OptionsFormMixin, Spawner):
         help="""Python in the job that runs ``cylc_hub.spawners.batch_singleuser``.""",
     ).tag(config=True)
 
+    max_memory_mb = Integer(
+        0,
+        min=0,
+        help="""Largest memory request in MB the form allows; 0 shows no memory field.""",
+    ).tag(config=True)
+
     ui_authorization_root = Unicode(
         "/var/lib/cylc-hub/ui-authorization",
         help="""Directory below which each user's UI server authorization is written.
@@ -338,6 +345,51 @@ class CylcBatchSpawner(UIAuthorizationMixin, OptionsFormMixin, Spawner):
         if self.orm_spawner is not None:
             self.orm_spawner.state = self.get_state()
             self.db.commit()
+
+    # -- the options form -----------------------------------------------------
+
+    def batch_form_fields(self, queue_field, queue_label, queues):
+        """Return cylc-local's fields, then a choice of ``queues``, run time and memory.
+
+        The queue field is left out when ``queues`` is empty, and memory when
+        ``max_memory_mb`` is 0. ``queue_label`` names the scheduler's word
+        (partition, queue) in the labels.
+        """
+        fields = list(DEFAULT_FORM_FIELDS)
+        if queues:
+            fields.append(
+                {
+                    "name": queue_field,
+                    "type": "choice",
+                    "label": queue_label.capitalize(),
+                    "default": queues[0],
+                    "choices": list(queues),
+                }
+            )
+        fields.append(
+            {
+                "name": "walltime",
+                "type": "integer",
+                "label": "Run time (minutes)",
+                "help": "The server stops when this time is up.",
+                "default": 60,
+                "min": 5,
+                "max": 1440,
+            }
+        )
+        if self.max_memory_mb:
+            fields.append(
+                {
+                    "name": "memory",
+                    "type": "integer",
+                    "label": "Memory (MB)",
+                    "help": f"0 takes the {queue_label}'s default.",
+                    "default": 0,
+                    "min": 0,
+                    "max": self.max_memory_mb,
+                }
+            )
+        return fields
 
     # -- UI authorization, as cylc-local writes it ---------------------------------
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 import re
 
-from traitlets import Integer, List, Unicode, default
+from traitlets import List, Unicode, default
 
 from cylc_hub.spawners.batch import CylcBatchSpawner
 from cylc_hub.spawners.batch_jobs import DONE, PENDING, RUNNING, UNKNOWN, JobStatus, QueryFailed
-from cylc_hub.spawners.local import DEFAULT_FORM_FIELDS
-from cylc_hub.spawners.slurm import _walltime_field
 
 # PBS Pro job_state letters. S (suspended) and U (suspended by keyboard use)
 # still hold their host; E is a job ending, F and X are finished jobs and subjobs.
@@ -110,43 +108,13 @@ class CylcPBSSpawner(CylcBatchSpawner):
         help="""Queues offered in the form; the first is the default. Empty: no queue field.""",
     ).tag(config=True)
 
-    max_memory_mb = Integer(
-        0,
-        min=0,
-        help="""Largest memory request in MB the form allows; 0 shows no memory field.""",
-    ).tag(config=True)
-
     @default("job_template")
     def _default_job_template(self):
         return "pbs.sh.j2"
 
     @default("form_fields")
     def _default_form_fields(self):
-        fields = list(DEFAULT_FORM_FIELDS)
-        if self.queues:
-            fields.append(
-                {
-                    "name": "queue",
-                    "type": "choice",
-                    "label": "Queue",
-                    "default": self.queues[0],
-                    "choices": list(self.queues),
-                }
-            )
-        fields.append(_walltime_field())
-        if self.max_memory_mb:
-            fields.append(
-                {
-                    "name": "memory",
-                    "type": "integer",
-                    "label": "Memory (MB)",
-                    "help": "0 takes the queue's default.",
-                    "default": 0,
-                    "min": 0,
-                    "max": self.max_memory_mb,
-                }
-            )
-        return fields
+        return self.batch_form_fields("queue", "queue", self.queues)
 
     def make_scheduler(self):
         return PBSScheduler()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-from traitlets import Integer, List, Unicode, default
+from traitlets import List, Unicode, default
 
 from cylc_hub.spawners.batch import CylcBatchSpawner
 from cylc_hub.spawners.batch_jobs import DONE, PENDING, RUNNING, UNKNOWN, JobStatus, QueryFailed
-from cylc_hub.spawners.local import DEFAULT_FORM_FIELDS
 
 # squeue's long state names (squeue --format=%T, Slurm 22.05), mapped onto the
 # hub's states. SUSPENDED and STOPPED jobs still hold their node, so they count
@@ -124,18 +123,6 @@ class SlurmScheduler:
         return ["scancel", *self._cluster_args(), job_id]
 
 
-def _walltime_field():
-    return {
-        "name": "walltime",
-        "type": "integer",
-        "label": "Run time (minutes)",
-        "help": "The server stops when this time is up.",
-        "default": 60,
-        "min": 5,
-        "max": 1440,
-    }
-
-
 class CylcSlurmSpawner(CylcBatchSpawner):
     """Start ``cylc hubapp`` as a Slurm job submitted with ``sbatch`` as the user."""
 
@@ -149,43 +136,13 @@ class CylcSlurmSpawner(CylcBatchSpawner):
         help="""Partitions offered in the form; the first is the default. Empty: no partition field.""",
     ).tag(config=True)
 
-    max_memory_mb = Integer(
-        0,
-        min=0,
-        help="""Largest memory request in MB the form allows; 0 shows no memory field.""",
-    ).tag(config=True)
-
     @default("job_template")
     def _default_job_template(self):
         return "slurm.sh.j2"
 
     @default("form_fields")
     def _default_form_fields(self):
-        fields = list(DEFAULT_FORM_FIELDS)
-        if self.partitions:
-            fields.append(
-                {
-                    "name": "partition",
-                    "type": "choice",
-                    "label": "Partition",
-                    "default": self.partitions[0],
-                    "choices": list(self.partitions),
-                }
-            )
-        fields.append(_walltime_field())
-        if self.max_memory_mb:
-            fields.append(
-                {
-                    "name": "memory",
-                    "type": "integer",
-                    "label": "Memory (MB)",
-                    "help": "0 takes the partition's default.",
-                    "default": 0,
-                    "min": 0,
-                    "max": self.max_memory_mb,
-                }
-            )
-        return fields
+        return self.batch_form_fields("partition", "partition", self.partitions)
 
     def make_scheduler(self):
         return SlurmScheduler(self.cluster)
