@@ -1,6 +1,7 @@
 """Spawner mixin that decides the UI server's authorization when a server starts."""
 
 import asyncio
+import os
 
 from jupyterhub import orm
 from sqlalchemy.orm import object_session
@@ -9,7 +10,9 @@ from traitlets import HasTraits, Unicode
 from cylc_hub.spawners.ui_authorization import (
     fetch_site_authorization,
     load_decisions,
+    render_config,
     site_authorization,
+    write_config,
 )
 
 
@@ -72,3 +75,41 @@ class UIAuthorizationMixin(HasTraits):
             # A validated choice, passed as one argument with no shell in between.
             args.append(f"--ServerApp.log_level={log_level}")
         return args
+
+
+class AuthorizationFileMixin(UIAuthorizationMixin):
+    """Deliver the decisions as a config file on this host's file system.
+
+    The server finds the file through ``JUPYTER_CONFIG_PATH``. For a batch
+    job the compute nodes must see ``ui_authorization_root`` at the same path.
+    """
+
+    ui_authorization_root = Unicode(
+        "/var/lib/cylc-hub/ui-authorization",
+        help="""Directory below which each user's UI server authorization is written.
+
+        Each user gets a subdirectory readable by root and that user's group
+        only. Batch spawners need it at the same path on the compute nodes.
+        """,
+    ).tag(config=True)
+
+    @property
+    def ui_authorization_dir(self):
+        return os.path.join(self.ui_authorization_root, self.user.name)
+
+    async def write_ui_authorization(self):
+        """Write the UI server's authorization for this owner; no policy grants nobody."""
+        owner = self.user.name
+        authorization, source = await self.decide_ui_authorization()
+        path = write_config(self.ui_authorization_dir, owner, render_config(authorization))
+        viewers = sorted(authorization.get(owner, {}))
+        self.log.info(
+            "UI authorization for %s from %s written to %s: viewers %s", owner, source, path, viewers
+        )
+
+    def get_env(self):
+        env = super().get_env()
+        inherited = env.get("JUPYTER_CONFIG_PATH")
+        paths = [self.ui_authorization_dir] + ([inherited] if inherited else [])
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(paths)
+        return env

@@ -27,14 +27,13 @@ from jupyterhub.spawner import Spawner
 from traitlets import Callable, Dict, Float, Integer, TraitError, Unicode, default, validate
 
 from cylc_hub.spawners.batch_jobs import DONE, PENDING, RUNNING, JobPoller, shared_poller
-from cylc_hub.spawners.authorization import UIAuthorizationMixin
+from cylc_hub.spawners.authorization import AuthorizationFileMixin
 from cylc_hub.spawners.batch_script import ENV_NAME, ScriptValueError, render_job_script
 from cylc_hub.spawners.form import OptionsFormMixin
 from cylc_hub.spawners.local import DEFAULT_FORM_FIELDS
 from cylc_hub.spawners.transport.base import CommandError
 from cylc_hub.spawners.transport.local import LocalTransport
 from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
-from cylc_hub.spawners.ui_authorization import render_config, write_config
 
 # Environment variables that never go into a job script: the token travels in a file.
 SECRET_VARIABLES = {"JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"}
@@ -77,7 +76,7 @@ class EnvironmentTransport:
         await self.transport.close()
 
 
-class CylcBatchSpawner(UIAuthorizationMixin, OptionsFormMixin, Spawner):
+class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
     """Start the Cylc UI Server as a batch job, submitted as the user."""
 
     submit_host = Unicode(
@@ -197,14 +196,6 @@ class CylcBatchSpawner(UIAuthorizationMixin, OptionsFormMixin, Spawner):
         0,
         min=0,
         help="""Largest memory request in MB the form allows; 0 shows no memory field.""",
-    ).tag(config=True)
-
-    ui_authorization_root = Unicode(
-        "/var/lib/cylc-hub/ui-authorization",
-        help="""Directory below which each user's UI server authorization is written.
-
-        The compute nodes must see it at the same path.
-        """,
     ).tag(config=True)
 
     clock = Callable(time.monotonic, help="""Monotonic clock in seconds, replaceable in tests.""")
@@ -391,31 +382,7 @@ class CylcBatchSpawner(UIAuthorizationMixin, OptionsFormMixin, Spawner):
             )
         return fields
 
-    # -- UI authorization, as cylc-local writes it ---------------------------------
-
-    @property
-    def ui_authorization_dir(self):
-        return os.path.join(self.ui_authorization_root, self.user.name)
-
-    async def write_ui_authorization(self):
-        """Write the UI server's authorization for this owner, as cylc-local does."""
-        owner = self.user.name
-        authorization, source = await self.decide_ui_authorization()
-        path = write_config(self.ui_authorization_dir, owner, render_config(authorization))
-        viewers = sorted(authorization.get(owner, {}))
-        self.log.info(
-            "UI authorization for %s from %s written to %s: viewers %s", owner, source, path, viewers
-        )
-
     # -- the job script --------------------------------------------------------
-
-    def get_env(self):
-        env = super().get_env()
-        inherited = env.get("JUPYTER_CONFIG_PATH")
-        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
-            [self.ui_authorization_dir] + ([inherited] if inherited else [])
-        )
-        return env
 
     def get_args(self):
         return self.log_level_args(super().get_args())

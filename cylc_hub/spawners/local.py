@@ -1,14 +1,12 @@
 """cylc-local: start the Cylc UI Server on the hub host as the user's own OS account."""
 
-import os
 import subprocess
 
 from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Unicode, default
+from traitlets import default
 
-from cylc_hub.spawners.authorization import UIAuthorizationMixin
+from cylc_hub.spawners.authorization import AuthorizationFileMixin
 from cylc_hub.spawners.form import OptionsFormMixin
-from cylc_hub.spawners.ui_authorization import render_config, write_config
 
 # Cylc workflow names: path segments of letters, digits, "_", "-" and ".", none starting with ".".
 WORKFLOW_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*"
@@ -37,21 +35,13 @@ DEFAULT_FORM_FIELDS = [
 ]
 
 
-class CylcLocalSpawner(UIAuthorizationMixin, OptionsFormMixin, LocalProcessSpawner):
+class CylcLocalSpawner(AuthorizationFileMixin, OptionsFormMixin, LocalProcessSpawner):
     """Start ``cylc hubapp`` as the user on the hub host, with the site's authorization.
 
     Before each start the spawner writes a ``jupyter_server_config.py`` with
     the policy's decisions for this owner into ``ui_authorization_root/USER``
     and puts that directory first on the server's ``JUPYTER_CONFIG_PATH``.
     """
-
-    ui_authorization_root = Unicode(
-        "/var/lib/cylc-hub/ui-authorization",
-        help="""Directory below which each user's UI server authorization is written.
-
-        Each user gets a subdirectory readable by root and that user's group only.
-        """,
-    ).tag(config=True)
 
     @default("popen_kwargs")
     def _default_popen_kwargs(self):
@@ -78,27 +68,6 @@ class CylcLocalSpawner(UIAuthorizationMixin, OptionsFormMixin, LocalProcessSpawn
     @default("form_fields")
     def _default_form_fields(self):
         return DEFAULT_FORM_FIELDS
-
-    @property
-    def ui_authorization_dir(self):
-        return os.path.join(self.ui_authorization_root, self.user.name)
-
-    async def write_ui_authorization(self):
-        """Write the UI server's authorization for this owner; no policy grants nobody."""
-        owner = self.user.name
-        authorization, source = await self.decide_ui_authorization()
-        path = write_config(self.ui_authorization_dir, owner, render_config(authorization))
-        viewers = sorted(authorization.get(owner, {}))
-        self.log.info(
-            "UI authorization for %s from %s written to %s: viewers %s", owner, source, path, viewers
-        )
-
-    def get_env(self):
-        env = super().get_env()
-        inherited = env.get("JUPYTER_CONFIG_PATH")
-        paths = [self.ui_authorization_dir] + ([inherited] if inherited else [])
-        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(paths)
-        return env
 
     def get_args(self):
         # Spawner.get_args returns self.args itself: log_level_args copies it, so
