@@ -9,6 +9,9 @@ import pytest
 
 from hubharness import ROOT, USERS, start_hub, stop_hub
 
+# The browser fixtures live beside the harness so that every test module can use them.
+pytest_plugins = ["browserharness"]
+
 
 def pytest_collection_modifyitems(config, items):
     """Refuse to skip real-component tests silently: they need root on Debian."""

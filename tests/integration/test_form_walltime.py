@@ -1,27 +1,14 @@
 """Walltime, memory and dependent choices in the real hub's form: group limits, REST and the browser."""
 
-import os
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from browserharness import log_in, screenshot
 from hubharness import ROOT, start_hub, stop_hub
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 
 CONFIG = ROOT / "tests" / "configs" / "form_config.py"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(os.environ.get("CYLC_HUB_SCREENSHOTS", "/tmp/cylc-hub-screenshots"))
 
 
 @pytest.fixture(scope="module")
@@ -32,42 +19,12 @@ def form_hub(password):
     stop_hub(running)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    context.set_default_timeout(60_000)
-    yield context.new_page()
-    context.close()
-
-
 @pytest.fixture
 def page_without_javascript(browser):
     context = browser.new_context(java_script_enabled=False)
     context.set_default_timeout(60_000)
     yield context.new_page()
     context.close()
-
-
-def screenshot(page, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-def log_in(page, hub, user):
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("#username_input", user)
-    page.fill("#password_input", hub.password)
-    page.click("#login_submit")
 
 
 def stop_if_running(hub, user):

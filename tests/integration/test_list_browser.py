@@ -9,23 +9,13 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from hubharness import ROOT, start_hub, stop_hub, wait_for
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 
 SERVICE = "/services/cylc-access"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PAGE_SIZE = 10
 HTML_NAME = "<img src=x onerror=window.cylcHacked=1>"
 EXTRA_USERS = [f"user{number:02d}" for number in range(29)] + [HTML_NAME]
@@ -109,14 +99,6 @@ def list_hub(password, tmp_path_factory):
         yield hub
     finally:
         stop_hub(hub)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
