@@ -37,7 +37,7 @@ class UIAuthorizationMixin(HasTraits):
         "",
         help="""URL of the cylc-access service, such as http://127.0.0.1:10101/services/cylc-access/.
 
-        When set, each start asks the service for the decisions, owners' grants
+        When set, each start requests the decisions from the service, owners' grants
         included, with the server's own token. When empty, or when the service
         does not respond, the decisions come from ``policy_file`` without grants.
         """,

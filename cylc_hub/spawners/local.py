@@ -58,7 +58,7 @@ class CylcLocalSpawner(AuthorizationFileMixin, OptionsFormMixin, LocalProcessSpa
     @default("term_timeout")
     def _default_term_timeout(self):
         # After SIGTERM the same threads can keep cylc-uiserver 1.7 alive for about
-        # 30 s until a workflow sends an update; the server keeps no state, so KILL is safe.
+        # 30 s, until a workflow sends an update. The server keeps no state, so KILL is safe.
         return 5
 
     @default("cmd")

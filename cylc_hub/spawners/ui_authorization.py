@@ -59,9 +59,9 @@ def render_config(authorization):
 
     JSON of strings, lists and dicts is also a valid Python literal, so no user
     or group name can break out of the literal. The file also shortens the
-    server's cache of hub logins, so that a viewer whose hub share was revoked
-    loses access within that time, and gives jupyter_server a token of its
-    own so that it does not print a generated one in the hub's log.
+    server's cache of hub logins, so a viewer whose hub share was revoked
+    loses access within that time. It gives jupyter_server a token of its
+    own, so the server does not print a generated one in the hub's log.
     """
     return (
         "# Written by cylc-hub when this server started; changes are overwritten.\n"
@@ -76,7 +76,7 @@ def write_config(directory, owner, text):
     """Write the config file into ``directory``, readable by ``owner`` and root only.
 
     When the hub runs as root the directory belongs to root with the owner's
-    group, so the owner can read but not change the file and nobody else can
+    group, so the owner can read but not change the file, and other users cannot
     learn who may view this owner's server.
     """
     os.makedirs(directory, mode=0o750, exist_ok=True)
@@ -99,8 +99,8 @@ async def fetch_site_authorization(service_url, owner, token, *, log, http_clien
     """Ask the cylc-access service for ``owner``'s authorization, owners' grants included.
 
     ``token`` is the starting server's own hub token, sent in a header. Returns
-    the ``site_authorization`` dict, or None when the service cannot be asked
-    or answers with something other than the expected shape.
+    the ``site_authorization`` dict, or None when the request fails or the
+    response does not have the expected shape.
     """
     url = url_path_join(service_url, "api/authorization", quote(owner, safe=""))
     request = HTTPRequest(url, headers={"Authorization": f"token {token}"}, request_timeout=30)
