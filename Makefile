@@ -5,7 +5,7 @@
 VENV ?= /opt/cylc-hub/venv
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup-test bench bench-access bench-batch bench-ssh
+.PHONY: demo test setup-test reliability bench bench-access bench-batch bench-ssh
 
 demo:
 	scripts/demo.sh
@@ -15,6 +15,11 @@ setup-test:
 
 test: setup-test
 	scripts/run-tests.sh $(PYTEST_ARGS)
+
+# Run the fault, load and hostile-input tests and rewrite docs/reliability.md.
+reliability: setup-test
+	scripts/run-tests.sh -m reliability; status=$$?; \
+	$(VENV)/bin/python scripts/reliability_page.py && exit $$status
 
 # cylc-ssh: spawn to ready against its floor, and SSH connections per poll sweep.
 bench-ssh: setup-test

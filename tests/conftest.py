@@ -9,8 +9,9 @@ import pytest
 
 from hubharness import ROOT, USERS, start_hub, stop_hub
 
-# The browser fixtures live beside the harness so that every test module can use them.
-pytest_plugins = ["browserharness"]
+# The browser fixtures and the reliability records live beside the harness so
+# that every test module can use them.
+pytest_plugins = ["browserharness", "reliability"]
 
 
 def pytest_collection_modifyitems(config, items):
