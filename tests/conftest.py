@@ -9,9 +9,9 @@ import pytest
 
 from hubharness import ROOT, USERS, start_hub, stop_hub
 
-# The browser fixtures and the reliability records live beside the harness so
-# that every test module can use them.
-pytest_plugins = ["browserharness", "reliability"]
+# The browser fixtures, the reliability records and the secret scan live
+# beside the harness so that every test module can use them.
+pytest_plugins = ["browserharness", "reliability", "secretscan"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hubharness import free_port, wait_for
+from secretscan import keep_logs
 
 MUNGE_KEY = Path("/etc/munge/munge.key")
 PARTITION = "debug"
@@ -195,4 +196,5 @@ def start_slurm():
 def remove_slurm(slurm):
     slurm.stop()
     time.sleep(0.5)
+    keep_logs(slurm.root)
     shutil.rmtree(slurm.root, ignore_errors=True)

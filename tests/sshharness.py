@@ -20,6 +20,7 @@ from pathlib import Path
 import requests
 
 from hubharness import USERS, free_port, wait_for
+from secretscan import keep_logs
 
 SSHD = "/usr/sbin/sshd"
 STATE_ROOT = Path("/var/lib/cylc-hub/ssh-tests")
@@ -253,6 +254,7 @@ def start_site(loads=(None, None), addresses=("127.0.0.1", "127.0.0.2")):
 
 def remove_site(site):
     site.stop()
+    keep_logs(site.directory)
     shutil.rmtree(site.directory, ignore_errors=True)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hubharness import ROOT, start_hub, stop_hub, wait_for
+from secretscan import keep_logs
 
 pytestmark = pytest.mark.hub
 
@@ -43,6 +44,7 @@ def pbs_spool():
                 os.killpg(state["pid"], 15)
             except ProcessLookupError:
                 pass
+    keep_logs(root)
     shutil.rmtree(root, ignore_errors=True)
 
 
