@@ -10,6 +10,7 @@ import json
 from tornado import web
 
 from cylc_hub.services.access.grants import GrantError, check_grant
+from cylc_hub.services.access.grants_store import GrantStoreError
 from cylc_hub.services.access.handlers import BaseHandler
 from cylc_hub.services.access.hub_client import HubAPIError
 
@@ -47,9 +48,9 @@ class GrantsMixin:
             raise web.HTTPError(403, "Only the owner and admins may change an owner's grants")
         return owner
 
-    async def known_users(self):
+    async def known_users(self, max_age=5):
         try:
-            return await self.reconciler.refresh_users(max_age=5)
+            return await self.reconciler.refresh_users(max_age=max_age)
         except HubAPIError as error:
             raise web.HTTPError(503, "The hub did not list its users; try again shortly") from error
 
@@ -65,6 +66,9 @@ class GrantsMixin:
             duration,
             now=self.grant_store.clock(),
         )
+        if not request.viewer.startswith("group:") and request.viewer not in users:
+            # The listing may predate a user that the hub created a moment ago.
+            users = await self.known_users(max_age=0)
         if not request.viewer.startswith("group:") and request.viewer not in users:
             raise GrantError(f"No hub user named {request.viewer[:60]!r}: check the spelling.")
 
@@ -142,6 +146,10 @@ class GrantsPageHandler(GrantsMixin, BaseHandler):
             self.set_status(400)
             self.render_page(owner, error=str(error), form={"viewer": viewer})
             return
+        except GrantStoreError as error:
+            self.set_status(503)
+            self.render_page(owner, error=str(error), form={"viewer": viewer})
+            return
         self.render_page(owner, message=message)
 
     def render_page(self, owner, *, message=None, error=None, form=None):
@@ -188,7 +196,11 @@ class GrantsPageHandler(GrantsMixin, BaseHandler):
 
 
 class GrantsAPIHandler(GrantsMixin, BaseHandler):
-    """``api/grants/OWNER[/VIEWER]``: list (GET), add or replace (POST), revoke (DELETE)."""
+    """``api/grants/OWNER[/VIEWER]``: list or read one (GET), add or replace (POST), revoke (DELETE).
+
+    A grants database that cannot be written gets 503 with a message, and
+    nothing changes.
+    """
 
     def prepare(self):
         if self.request.method in ("GET", "HEAD"):
@@ -205,7 +217,15 @@ class GrantsAPIHandler(GrantsMixin, BaseHandler):
     def get(self, owner, viewer=None):
         owner = self.owner_for_request(owner)
         grants = [record.to_json() for record in self.grant_store.grants(owner)]
-        self.write_json({"owner": owner, "grants": grants})
+        if viewer is None:
+            self.write_json({"owner": owner, "grants": grants})
+            return
+
+        for grant in grants:
+            if grant["viewer"] == viewer:
+                self.write_json({"grant": grant})
+                return
+        raise web.HTTPError(404, f"{owner} has no grant in force to {viewer[:60]!r}")
 
     async def post(self, owner, viewer=None):
         owner = self.owner_for_request(owner)
@@ -228,13 +248,18 @@ class GrantsAPIHandler(GrantsMixin, BaseHandler):
             record = await self.grant(owner, viewer or body.get("viewer"), body.get("permissions"), duration)
         except GrantError as error:
             raise web.HTTPError(400, str(error)) from None
+        except GrantStoreError as error:
+            raise web.HTTPError(503, str(error)) from None
         self.write_json({"grant": record.to_json()}, status=201)
 
     async def delete(self, owner, viewer=None):
         owner = self.owner_for_request(owner)
         if not viewer:
             raise web.HTTPError(400, "Name the grant to revoke: DELETE api/grants/OWNER/VIEWER")
-        record = await self.revoke(owner, viewer)
+        try:
+            record = await self.revoke(owner, viewer)
+        except GrantStoreError as error:
+            raise web.HTTPError(503, str(error)) from None
         if record is None:
             raise web.HTTPError(404, f"{owner} has no grant to {viewer[:60]!r}")
         self.write_json({"revoked": record.to_json()})

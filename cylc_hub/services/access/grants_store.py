@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import (
     DateTime,
@@ -23,7 +23,12 @@ from sqlalchemy import (
     delete,
     select,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+#: The wait before removing an ended grant again after the database failed to.
+REMOVAL_RETRY = timedelta(seconds=60)
 
 
 def utc_now() -> datetime:
@@ -36,6 +41,18 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=timezone.utc)
+
+
+class GrantStoreError(Exception):
+    """The grants database rejected a write; the store and the database are unchanged.
+
+    The message is for the person who asked, and names no database detail.
+    """
+
+
+def database_reason(error: SQLAlchemyError) -> str:
+    """Return the database driver's own message, such as ``database or disk is full``."""
+    return str(getattr(error, "orig", None) or error).splitlines()[0][:200]
 
 
 class Base(DeclarativeBase):
@@ -113,6 +130,7 @@ class GrantStore:
         self.engine = create_engine(url)
         Base.metadata.create_all(self.engine)
         self._by_owner: dict[str, dict[str, GrantRecord]] = {}
+        self._retry_removal_at: dict[int, datetime] = {}
         self._load()
 
     def _load(self) -> None:
@@ -155,19 +173,33 @@ class GrantStore:
     ) -> GrantRecord:
         """Store a grant, replacing ``owner``'s earlier grant to the same ``viewer``."""
         now = self.clock()
-        with Session(self.engine) as session, session.begin():
-            row = session.scalars(
-                select(GrantRow).where(GrantRow.owner == owner, GrantRow.viewer == viewer)
-            ).one_or_none()
-            if row is None:
-                row = GrantRow(owner=owner, viewer=viewer)
-                session.add(row)
-            row.permissions = json.dumps(list(permissions))
-            row.created_by = created_by
-            row.created_at = now
-            row.expires_at = expires_at
-            session.flush()
-            record = record_from_row(row)
+        try:
+            with Session(self.engine) as session, session.begin():
+                row = session.scalars(
+                    select(GrantRow).where(GrantRow.owner == owner, GrantRow.viewer == viewer)
+                ).one_or_none()
+                if row is None:
+                    row = GrantRow(owner=owner, viewer=viewer)
+                    session.add(row)
+                row.permissions = json.dumps(list(permissions))
+                row.created_by = created_by
+                row.created_at = now
+                row.expires_at = expires_at
+                session.flush()
+                record = record_from_row(row)
+        except SQLAlchemyError as error:
+            # The transaction was rolled back, and memory changes only after a commit.
+            self.log.error(
+                "Grant not stored: owner=%s viewer=%s: the grants database failed: %s",
+                owner,
+                viewer,
+                database_reason(error),
+            )
+            raise GrantStoreError(
+                f"The grant to {viewer[:60]!r} was not stored, because the grants database "
+                "cannot be written. Nothing changed; try again later, and tell the site "
+                "administrator if it goes on."
+            ) from None
 
         self._by_owner.setdefault(owner, {})[viewer] = record
         return record
@@ -177,13 +209,31 @@ class GrantStore:
         record = self._by_owner.get(owner, {}).get(viewer)
         if record is None:
             return None
-        with Session(self.engine) as session, session.begin():
-            session.execute(delete(GrantRow).where(GrantRow.id == record.id))
+        try:
+            with Session(self.engine) as session, session.begin():
+                session.execute(delete(GrantRow).where(GrantRow.id == record.id))
+        except SQLAlchemyError as error:
+            self.log.error(
+                "Grant not revoked: id=%s owner=%s viewer=%s: the grants database failed: %s",
+                record.id,
+                owner,
+                viewer,
+                database_reason(error),
+            )
+            raise GrantStoreError(
+                f"The grant to {viewer[:60]!r} was not revoked, because the grants database "
+                "cannot be written. It is still in force; try again later, and tell the site "
+                "administrator if it goes on."
+            ) from None
         del self._by_owner[owner][viewer]
         return record
 
     def remove_expired(self) -> list[GrantRecord]:
-        """Remove every grant whose end has passed and return them."""
+        """Remove every grant whose end has passed and return the removed ones.
+
+        A grant that the database fails to remove stays stored, but it is not
+        in force because it has ended; the next call tries again.
+        """
         now = self.clock()
         expired = [
             record
@@ -191,6 +241,16 @@ class GrantStore:
             for record in grants.values()
             if not record.active(now)
         ]
+        removed = []
         for record in expired:
-            self.remove(record.owner, record.viewer)
-        return expired
+            if now < self._retry_removal_at.get(record.id, now):
+                continue
+            try:
+                self.remove(record.owner, record.viewer)
+            except GrantStoreError:
+                # Retry a minute later, so a full disk logs once a minute, not every check.
+                self._retry_removal_at[record.id] = now + REMOVAL_RETRY
+                continue
+            self._retry_removal_at.pop(record.id, None)
+            removed.append(record)
+        return removed

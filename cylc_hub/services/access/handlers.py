@@ -4,7 +4,7 @@ import json
 import math
 
 from jupyterhub.services.auth import HubOAuthenticated
-from jupyterhub.utils import url_path_join
+from jupyterhub.utils import url_escape_path, url_path_join
 from tornado import web
 from tornado.escape import url_escape
 
@@ -53,8 +53,10 @@ class BaseHandler(QueryFreeErrors, HubOAuthenticated, web.RequestHandler):
         return self.settings["hub_prefix"]
 
     def owner_url(self, owner):
-        """Return the hub URL of ``owner``'s Cylc UI."""
-        return url_path_join(self.settings["users_prefix"], owner, self.settings["ui_path"])
+        """Return the hub URL of ``owner``'s Cylc UI, with the name escaped as the hub does."""
+        return url_path_join(
+            self.settings["users_prefix"], url_escape_path(owner), self.settings["ui_path"]
+        )
 
     def open_url(self, owner):
         """Return the service URL that makes sure of the share, then redirects to ``owner``'s UI."""
