@@ -27,6 +27,16 @@ from cylc_hub.services.access.logs import QueryFreeErrors, log_request, route_li
 from cylc_hub.services.access.policy_store import PolicyStore
 from cylc_hub.services.access.reconcile import Reconciler
 
+#: The JSON API's routes below the service prefix, each described in openapi.yaml.
+API_ROUTES = [
+    ("api/viewable", ViewableAPIHandler),
+    (r"api/permissions/([^/]+)", PermissionsAPIHandler),
+    ("api/explain", ExplainAPIHandler),
+    (r"api/authorization/([^/]+)", AuthorizationAPIHandler),
+    (r"api/grants/([^/]+)", GrantsAPIHandler),
+    (r"api/grants/([^/]+)/([^/]+)", GrantsAPIHandler),
+]
+
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "templates")
 
 
@@ -176,16 +186,11 @@ class CylcAccessService(Application):
         handlers = [
             (prefix, ListPageHandler),
             (url_path_join(prefix, "oauth_callback"), OAuthCallbackHandler),
-            (url_path_join(prefix, "api/viewable"), ViewableAPIHandler),
-            (url_path_join(prefix, r"api/permissions/([^/]+)"), PermissionsAPIHandler),
             (url_path_join(prefix, "grants"), GrantsPageHandler),
             (url_path_join(prefix, r"open/([^/]+)"), OpenHandler),
             (url_path_join(prefix, "explain"), ExplainPageHandler),
-            (url_path_join(prefix, "api/explain"), ExplainAPIHandler),
-            (url_path_join(prefix, r"api/authorization/([^/]+)"), AuthorizationAPIHandler),
-            (url_path_join(prefix, r"api/grants/([^/]+)"), GrantsAPIHandler),
-            (url_path_join(prefix, r"api/grants/([^/]+)/([^/]+)"), GrantsAPIHandler),
         ]
+        handlers += [(url_path_join(prefix, path), handler) for path, handler in API_ROUTES]
         return web.Application(handlers, **settings)
 
     async def watch_policy(self):
