@@ -53,15 +53,31 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     is not UTF-8 raises it at the line of the first invalid byte.
     """
     source = os.fspath(path)
+    return decode_policy(read_policy_file(source), source)
+
+
+def read_policy_file(path: str | os.PathLike[str]) -> bytes:
+    """Return the bytes of the policy file, up to one byte past the size limit.
+
+    Raises PolicyError at line 0 when the file cannot be read.
+    """
+    source = os.fspath(path)
     try:
         with open(source, "rb") as stream:
-            raw = stream.read(MAX_POLICY_BYTES + 1)
+            return stream.read(MAX_POLICY_BYTES + 1)
     except OSError as error:
         reason = error.strerror or str(error)
         raise PolicyError([
             PolicyIssue(source, 0, f"cannot read the policy file: {reason}")
         ]) from None
 
+
+def decode_policy(raw: bytes, source: str) -> Policy:
+    """Validate the bytes of a policy file read from ``source``.
+
+    Raises PolicyError for a file over the size limit, for invalid UTF-8 at
+    the line of the first invalid byte, and for every problem of the policy.
+    """
     if len(raw) > MAX_POLICY_BYTES:
         raise PolicyError([
             PolicyIssue(

@@ -82,6 +82,17 @@ class CylcAccessService(Application):
         2, min=0.1, help="Seconds between two checks of the policy file for changes."
     ).tag(config=True)
 
+    policy_settle_time = Float(
+        1,
+        min=0,
+        help="""Seconds a changed policy file must stay unmodified before it is loaded.
+
+        A file written in place is partly written for a moment; this keeps the
+        service from loading it then. 0 loads a change at the next check. The
+        file is loaded at start whatever its age.
+        """,
+    ).tag(config=True)
+
     hub_concurrency = Integer(
         8, min=1, help="Most hub API requests that one sweep sends at a time."
     ).tag(config=True)
@@ -152,7 +163,9 @@ class CylcAccessService(Application):
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cylc-access/")
         hub_auth = HubOAuth.instance(cache_max_age=60)
         hub_client = HubClient(hub_auth.api_url, hub_auth.api_token, log=self.log)
-        self.policy_store = PolicyStore(self.policy_file, log=self.log)
+        self.policy_store = PolicyStore(
+            self.policy_file, settle=self.policy_settle_time, log=self.log
+        )
         self.grant_store = GrantStore(self.grants_db_url, log=self.log)
         self.reconciler = Reconciler(
             hub_client,
@@ -228,7 +241,7 @@ class CylcAccessService(Application):
         app.listen(url.port, url.hostname)
         self.log.info("cylc-access listening on %s, policy %s", self.service_url, self.policy_file)
 
-        self.policy_store.reload_if_changed()
+        self.policy_store.reload_if_changed(settle=False)
         tasks = [
             asyncio.ensure_future(self.watch_policy()),
             asyncio.ensure_future(self.sweep_forever()),

@@ -2,8 +2,10 @@
 
 import logging
 import os
+import time
 
-from cylc_hub.policy import PolicyError, load_policy, parse_policy
+from cylc_hub.policy import PolicyError, PolicyIssue, parse_policy
+from cylc_hub.policy.loader import decode_policy, read_policy_file
 
 EMPTY_POLICY_TEXT = "rules = []\n"
 
@@ -15,17 +17,30 @@ class PolicyStore:
     ``FILE:LINE: reason`` in the log, and the last good policy stays in force.
     When no good policy was ever loaded the store holds an empty policy, under
     which nobody may view anybody else's server (fail closed).
+
+    A file written in place is read while it is being written unless the
+    writer is quick, so a changed file is loaded only once its mtime is at
+    least ``settle`` seconds old, and an empty file is rejected: opening a
+    file for writing empties it first. A file that stays cut short at a line
+    boundary can still be valid TOML; sites should replace the file with a
+    rename, which readers see whole.
     """
 
-    def __init__(self, path, *, log=None):
+    def __init__(self, path, *, settle=0.0, clock=time.time, log=None):
         self.path = os.fspath(path)
+        self.settle = settle
+        self.clock = clock
         self.log = log or logging.getLogger(__name__)
         self.policy = parse_policy(EMPTY_POLICY_TEXT, source="<empty policy>")
         self.loaded = False
         self._signature = None
 
-    def reload_if_changed(self):
-        """Load the file when its mtime or size changed; return True when a new policy took effect."""
+    def reload_if_changed(self, *, settle=True):
+        """Load the file when its mtime or size changed; return True when a new policy took effect.
+
+        With ``settle`` false a changed file is loaded however recent its mtime,
+        as at start, when no policy is in force yet.
+        """
         try:
             stat = os.stat(self.path)
         except OSError as error:
@@ -41,12 +56,26 @@ class PolicyStore:
         signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         if signature == self._signature:
             return False
+        # A file modified in the future (clock skew) counts as settled.
+        age = self.clock() - stat.st_mtime
+        if settle and 0 <= age < self.settle:
+            return False
         self._signature = signature
         return self._load()
 
     def _load(self):
         try:
-            policy = load_policy(self.path)
+            raw = read_policy_file(self.path)
+            if not raw.strip():
+                raise PolicyError([
+                    PolicyIssue(
+                        self.path,
+                        1,
+                        "the policy file is empty, as a file being written is. "
+                        "Write 'rules = []' for a policy under which nobody views others.",
+                    )
+                ])
+            policy = decode_policy(raw, self.path)
         except PolicyError as error:
             kept = "the last good policy" if self.loaded else "an empty policy (nobody views others)"
             self.log.error(
@@ -63,3 +92,4 @@ class PolicyStore:
             len(policy.groups),
         )
         return True
+
