@@ -190,21 +190,25 @@ class SSHTransport:
                 await asyncio.sleep(0.05 * refusals)
                 continue
             except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError) as error:
-                await self._forget(connection)
-                if reconnects == 0:
-                    raise self._failure(error) from error
-                reconnects -= 1
-                self.log.warning(
-                    "SSH connection %s lost (%r); reconnecting", self.target.label, error
-                )
-                continue
+                lost = error
             except asyncio.TimeoutError as error:
                 first_word = command.split(maxsplit=1)[0] if command.strip() else command
                 raise CommandError(
                     f"SSH command on {self.target.label} timed out after {timeout} s: {first_word}",
                     f"A command on {self.target.host} did not finish in {timeout:g} s. Try again later.",
                 ) from error
-            return CommandResult(_exit_status(result), _text(result.stdout), _text(result.stderr))
+            else:
+                lost = _lost_during(connection, result)
+                if lost is None:
+                    return CommandResult(
+                        _exit_status(result), _text(result.stdout), _text(result.stderr)
+                    )
+
+            await self._forget(connection)
+            if reconnects == 0:
+                raise self._failure(lost) from lost
+            reconnects -= 1
+            self.log.warning("SSH connection %s lost (%r); reconnecting", self.target.label, lost)
 
     def _failure(self, error):
         return CommandError(
@@ -242,6 +246,18 @@ class SSHTransport:
         if connection is not None:
             connection.close()
             await connection.wait_closed()
+
+
+def _lost_during(connection, result):
+    """Return a ``ConnectionLost`` error when the command ended because its connection closed.
+
+    asyncssh returns a result without exit status or signal, instead of
+    raising, when the connection drops while the command runs: for example
+    when sshd and its session processes are stopped.
+    """
+    if result.exit_status is None and result.exit_signal is None and connection.is_closed():
+        return asyncssh.ConnectionLost("the connection closed while the command ran")
+    return None
 
 
 def _exit_status(result):
