@@ -36,6 +36,9 @@ READY_CHECK_MAX_INTERVAL = 1.0
 # Lines of the remote log shown to the user when the server exits while starting.
 LOG_TAIL_LINES = 15
 
+# Servers whose stop failed, kept in the state so that the next start stops them.
+MAX_UNSTOPPED_SERVERS = 10
+
 
 class SSHSpawnError(Exception):
     """A failed spawn, with the detail for the log in ``str()`` and the page's text in ``jupyterhub_message``."""
@@ -178,6 +181,7 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self.unstopped_servers = []
         self.clear_state()
         self._progress_events = []
         self._listener = None
@@ -200,12 +204,16 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
         for key, attribute in self._STATE_ATTRIBUTES.items():
             if key in state:
                 setattr(self, attribute, state[key])
+        self.unstopped_servers = list(state.get("unstopped_servers", []))
 
     def get_state(self):
         state = super().get_state()
         if self.pid:
             for key, attribute in self._STATE_ATTRIBUTES.items():
                 state[key] = getattr(self, attribute)
+        # Kept across clear_state, so that the next start stops these servers.
+        if self.unstopped_servers:
+            state["unstopped_servers"] = list(self.unstopped_servers)
         return state
 
     def clear_state(self):
@@ -309,6 +317,7 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
         raise SSHSpawnError(str(last_error), last_error.user_message)
 
     async def start(self):
+        await self._stop_unstopped_servers()
         try:
             return await self._start()
         except CommandError as error:
@@ -337,7 +346,16 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
             sorted(request),
         )
         stdin = json.dumps(_launcher_source()) + "\n" + json.dumps(request) + "\n"
-        reply = await self._run_launcher(transport, host, command, stdin)
+        try:
+            reply = await self._run_launcher(transport, host, command, stdin)
+        except CommandError as error:
+            # NOTE: a connection lost after the launcher started the server and
+            # before its reply arrived leaves that server running without a record.
+            raise SSHSpawnError(
+                f"launching {self._log_name} on {host} failed: {error}",
+                f"Starting the Cylc UI server on {host} failed because the SSH connection "
+                "to it failed. Try again later, or choose another host.",
+            ) from error
 
         self.host, self.ssh_port_in_use = host, port
         self.pid, self.remote_port, self.remote_ip_in_use = reply["pid"], reply["port"], ip
@@ -429,10 +447,25 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
         url = f"http://{host}:{port}{self.server.base_url if self.server else '/'}api"
         client = AsyncHTTPClient()
         interval = READY_CHECK_INTERVAL
+        ssh_error = None
         while True:
             if await _responds(client, url):
                 return
-            if not await self._process_alive(transport):
+            try:
+                alive = await self._process_alive(transport)
+                ssh_error = None
+            except CommandError as error:
+                # The server may still start and respond over HTTP, so a lost
+                # SSH connection only makes its state unknown until the deadline.
+                if ssh_error is None:
+                    self.log.warning(
+                        "Checking %s on %s failed while it starts, state unknown: %s",
+                        self._log_name,
+                        remote_host,
+                        error,
+                    )
+                alive, ssh_error = True, error
+            if not alive:
                 tail = await self._log_tail(transport)
                 self._forget_server()
                 raise SSHSpawnError(
@@ -440,15 +473,29 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
                     f"The Cylc UI server on {remote_host} exited while starting. The end of its log:\n{tail}",
                 )
             if time.monotonic() > deadline:
-                tail = await self._log_tail(transport)
-                await self.stop()
-                raise SSHSpawnError(
-                    f"server on {remote_host} did not respond before the start timeout; log tail:\n{tail}",
-                    f"The Cylc UI server on {remote_host} did not respond within {self.start_timeout:g} s. "
-                    "Try again, or ask the site administrator.",
-                )
+                await self._fail_unresponsive(transport, remote_host, ssh_error)
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))
             interval = min(interval * 2, READY_CHECK_MAX_INTERVAL)
+
+    async def _fail_unresponsive(self, transport, remote_host, ssh_error):
+        """Stop a server that did not respond before the deadline and raise ``SSHSpawnError``."""
+        if ssh_error is not None:
+            await self.stop()
+            raise SSHSpawnError(
+                f"server on {remote_host} did not respond before the start timeout and "
+                f"SSH failed: {ssh_error}",
+                f"The Cylc UI server on {remote_host} did not respond within "
+                f"{self.start_timeout:g} s, and the SSH connection to {remote_host} failed. "
+                "Try again later, or choose another host.",
+            )
+
+        tail = await self._log_tail(transport)
+        await self.stop()
+        raise SSHSpawnError(
+            f"server on {remote_host} did not respond before the start timeout; log tail:\n{tail}",
+            f"The Cylc UI server on {remote_host} did not respond within {self.start_timeout:g} s. "
+            "Try again, or ask the site administrator.",
+        )
 
     async def _process_alive(self, transport):
         # "kill -SIGNAL -PGID" addresses the process group in bash and dash alike;
@@ -488,13 +535,20 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
                 await self._open_tunnel()
         except CommandError as error:
             self._poll_failures += 1
-            if self._poll_failures >= self.poll_failure_limit:
+            if self._poll_failures > self.poll_failure_limit:
+                # The hub polls once more while it stops the server; that was logged already.
+                return 1
+            if self._poll_failures == self.poll_failure_limit:
                 self.log.error(
-                    "Polling %s failed %s times, counting it as stopped: %s",
+                    "Polling %s failed %s times, counting it as stopped; "
+                    "the next start stops process group %s on %s: %s",
                     self._log_name,
                     self._poll_failures,
+                    self.pid,
+                    self.host,
                     error,
                 )
+                self._record_unstopped()
                 return 1
             self.log.warning(
                 "Polling %s failed (%s of %s), state unknown: %s",
@@ -517,16 +571,9 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
             self._forget_server()
             return
         pgid = int(self.pid)
-        grace = 0 if now else self.stop_grace_seconds
-        script = (
-            f"kill -TERM -{pgid} 2>/dev/null || exit 0\n"
-            f"end=$(( $(date +%s) + {int(grace + 0.999)} ))\n"
-            f'while [ "$(date +%s)" -lt "$end" ]; do kill -0 -{pgid} 2>/dev/null || exit 0; sleep 0.2; done\n'
-            f"kill -KILL -{pgid} 2>/dev/null\nexit 0\n"
-        )
         try:
-            result = await self._transport().run(
-                ["sh", "-c", script], timeout=self.command_timeout + grace
+            result = await self._stop_process_group(
+                self.host, self.ssh_port_in_use, pgid, 0 if now else self.stop_grace_seconds
             )
             self.log.info(
                 "%s stopped on %s (process group %s, exit status %s %s)",
@@ -538,13 +585,57 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
             )
         except CommandError as error:
             self.log.error(
-                "Stopping %s on %s failed; process group %s may still run: %s",
+                "Stopping %s on %s failed; process group %s may still run, "
+                "and the next start stops it: %s",
                 self._log_name,
                 self.host,
                 pgid,
                 error,
             )
+            self._record_unstopped()
         self._forget_server()
+
+    async def _stop_process_group(self, host, port, pgid, grace):
+        """Send SIGTERM to process group ``pgid`` on ``host``, then SIGKILL after ``grace`` s."""
+        script = (
+            f"kill -TERM -{int(pgid)} 2>/dev/null || exit 0\n"
+            f"end=$(( $(date +%s) + {int(grace + 0.999)} ))\n"
+            f'while [ "$(date +%s)" -lt "$end" ]; do kill -0 -{int(pgid)} 2>/dev/null || exit 0; sleep 0.2; done\n'
+            f"kill -KILL -{int(pgid)} 2>/dev/null\nexit 0\n"
+        )
+        return await self.transport_for(host, port).run(
+            ["sh", "-c", script], timeout=self.command_timeout + grace
+        )
+
+    def _record_unstopped(self):
+        """Keep the current server in the state as one to stop at the next start."""
+        entry = {"host": self.host, "ssh_port": self.ssh_port_in_use, "pid": int(self.pid)}
+        if entry not in self.unstopped_servers:
+            # The newest entries are kept: an old process group id may belong to another process by now.
+            self.unstopped_servers = [*self.unstopped_servers, entry][-MAX_UNSTOPPED_SERVERS:]
+
+    async def _stop_unstopped_servers(self):
+        """Stop the servers that an earlier stop or poll could not reach; keep those still unreachable."""
+        remaining = []
+        for entry in self.unstopped_servers:
+            host, port, pgid = entry["host"], entry["ssh_port"], entry["pid"]
+            try:
+                await self._stop_process_group(host, port, pgid, self.stop_grace_seconds)
+            except CommandError as error:
+                self.log.warning(
+                    "Stopping an earlier server of %s on %s failed again; process group %s "
+                    "may still run: %s",
+                    self._log_name,
+                    host,
+                    pgid,
+                    error,
+                )
+                remaining.append(entry)
+                continue
+            self.log.info(
+                "Stopped an earlier server of %s on %s (process group %s)", self._log_name, host, pgid
+            )
+        self.unstopped_servers = remaining
 
 
 async def _responds(client, url):
