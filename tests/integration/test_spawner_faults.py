@@ -1,0 +1,379 @@
+"""Spawner faults with real components: hub restarts, sshd outages and slurmctld outages.
+
+Every test drives the real hub and proxy, real Cylc UI servers, real sshd
+processes on 127.0.0.1 and 127.0.0.2 and a real one-node Slurm. The faults
+are real too: the hub, sshd or slurmctld process is stopped by its PID and
+started again. The only stand-ins are site hooks that make a fault land at a
+known step: a prologue that waits before the launcher runs, and a server
+command that waits before it starts ``cylc hubapp``.
+"""
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+
+from faultharness import (
+    ACTIVE_JOB_STATES,
+    Background,
+    LogMark,
+    recorded_states,
+    stop_leftover_servers,
+    unrecorded_jobs,
+    unrecorded_servers,
+    wait_ui,
+    write_local_config,
+)
+from hubharness import ROOT, VENV, start_hub, stop_hub, wait_for
+from slurmharness import remove_slurm, start_slurm
+from sshharness import remove_site, restart_hub, server_processes, spawn_failure, start_site
+
+pytestmark = pytest.mark.hub
+
+SSH_CONFIG = ROOT / "tests" / "configs" / "ssh_config.py"
+BATCH_CONFIG = ROOT / "tests" / "configs" / "batch_config.py"
+
+
+# --- fixtures: one SSH site, one Slurm cluster and one hub for each ---------------
+
+
+@pytest.fixture(scope="module")
+def ssh_site():
+    site = start_site(loads=("5.0", "0.1"))
+    yield site
+    remove_site(site)
+
+
+@pytest.fixture(scope="module")
+def overrides(ssh_site):
+    """Write per-user spawner options that ``ssh_config.py`` applies at the next spawn."""
+    path = ssh_site.directory / "fault-overrides.json"
+    path.write_text("{}")
+
+    def write(options_by_user):
+        path.write_text(json.dumps(options_by_user))
+
+    write.path = path
+    yield write
+    path.write_text("{}")
+
+
+@pytest.fixture(scope="module")
+def ssh_hub(password, ssh_site, overrides):
+    """The cylc-ssh hub in a dict, so that a test can replace it with a restarted one."""
+    env = dict(ssh_site.env(), CYLC_HUB_SSH_OVERRIDES=str(overrides.path))
+    holder = {"hub": start_hub(password, config=SSH_CONFIG, extra_env=env)}
+    yield holder
+    stop_all_servers(holder["hub"])
+    stop_leftover_servers(holder["hub"])
+    stop_hub(holder["hub"])
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    cluster = start_slurm()
+    yield cluster
+    remove_slurm(cluster)
+
+
+@pytest.fixture(scope="module")
+def slurm_hub(password, slurm):
+    holder = {"hub": start_hub(password, config=BATCH_CONFIG, extra_env={"SLURM_CONF": str(slurm.conf)})}
+    yield holder
+    stop_all_servers(holder["hub"])
+    stop_hub(holder["hub"])
+
+
+def stop_all_servers(hub):
+    """Stop every test user's server: with cleanup_servers off, the hub leaves them running."""
+    for user in ("alice", "bob", "carol", "dave"):
+        session = hub.login(user)
+        if hub.server_model(session, user) is not None:
+            hub.stop_server(session, user)
+
+
+def spawn(hub, user, options=None, timeout=120):
+    """Start ``user``'s server through the hub API; return the logged-in session once it is ready."""
+    session = hub.login(user)
+    response = hub.api(
+        session, "POST", f"/users/{user}/server", json=options or {"user_options": {}}
+    )
+    assert response.status_code in (201, 202), response.text
+    hub.wait_ready(session, user, timeout=timeout)
+    return session
+
+
+def job_of(slurm, user):
+    """Return ``(job id, state)`` of ``user``'s newest job, or None."""
+    text = slurm.run(
+        "squeue", "--noheader", "--states=all", f"--user={user}", "--format=%i %T"
+    ).stdout
+    jobs = [tuple(line.split()) for line in text.splitlines() if line.strip()]
+    return max(jobs, key=lambda job: int(job[0])) if jobs else None
+
+
+# --- 1. hub restart with running servers ---------------------------------------------
+
+
+@dataclass
+class RestartCase:
+    """One spawner's hub, the user whose server runs there, and how to find leftovers."""
+
+    kind: str
+    holder: dict
+    user: str
+    orphans: Callable  # hub -> {id: detail} of servers or jobs the hub does not record
+    running: Callable  # hub -> whether the user's server process or job still exists
+
+
+@pytest.fixture
+def restart_case(request, password):
+    """A hub of the requested spawner, with cleanup_servers off."""
+    kind = request.param
+    if kind == "local":
+        directory = tempfile.mkdtemp(prefix="cylc-hub-fault-config-")
+        holder = {"hub": start_hub(password, config=write_local_config(directory))}
+        yield RestartCase(
+            kind, holder, "carol", unrecorded_servers, lambda hub: server_processes(hub, "carol")
+        )
+        stop_all_servers(holder["hub"])
+        stop_leftover_servers(holder["hub"])
+        stop_hub(holder["hub"])
+    elif kind == "ssh":
+        holder = request.getfixturevalue("ssh_hub")
+        yield RestartCase(
+            kind, holder, "bob", unrecorded_servers, lambda hub: server_processes(hub, "bob")
+        )
+    else:
+        cluster = request.getfixturevalue("slurm")
+        holder = request.getfixturevalue("slurm_hub")
+
+        def running(hub):
+            job = job_of(cluster, "alice")
+            return job is not None and job[1] in ACTIVE_JOB_STATES
+
+        yield RestartCase(
+            kind, holder, "alice", lambda hub: unrecorded_jobs(hub, cluster), running
+        )
+
+
+@pytest.mark.parametrize("restart_case", ["local", "ssh", "slurm"], indirect=True)
+def test_restart_readopts_server(restart_case, reliability):
+    case = restart_case
+    user = case.user
+    hub = case.holder["hub"]
+    spawn(hub, user, timeout=180)
+    recorded = recorded_states(hub)[user]
+    assert case.running(hub)
+    assert case.orphans(hub) == {}
+
+    started = time.monotonic()
+    hub = case.holder["hub"] = restart_hub(hub)
+    restart_s = time.monotonic() - started
+
+    session = hub.login(user)
+    model = wait_for(lambda: hub.server_model(session, user), 30, message=f"{user}'s server")
+    assert model["ready"], hub.log_tail()
+    wait_ui(hub, session, user)
+    readopt_s = time.monotonic() - started
+
+    # The same process group or job, still the only one, and still recorded.
+    assert recorded_states(hub)[user] == recorded
+    assert case.running(hub)
+    assert case.orphans(hub) == {}
+    assert "counting it as stopped" not in hub.log_text()
+    assert "ended outside the hub" not in hub.log_text()
+
+    hub.stop_server(session, user)
+    wait_for(lambda: not case.running(hub), 30, message=f"{user}'s server to end")
+    assert case.orphans(hub) == {}
+
+    reliability.record(
+        "faults",
+        f"Restarted the hub while {user}'s cylc-{case.kind} server ran, then opened its UI "
+        "through the hub.",
+        "The restarted hub re-adopted the same server, the UI answered, and no server or job "
+        "was left without a hub record before the restart, after it, or after the stop.",
+        hub_restart_s=round(restart_s, 1),
+        readopt_to_ui_s=round(readopt_s, 1),
+    )
+
+
+# --- 2. sshd stopped and started again -------------------------------------------------
+
+
+def marker_path(site, name):
+    """Return a path below the site that every test user may create, for a prologue to touch."""
+    directory = site.directory / "markers"
+    directory.mkdir(exist_ok=True)
+    directory.chmod(0o1777)
+    path = directory / name
+    path.unlink(missing_ok=True)
+    return path
+
+
+def test_sshd_outage_during_polls_keeps_server(ssh_hub, ssh_site, reliability):
+    hub = ssh_hub["hub"]
+    host = ssh_site.hosts[1]
+    alice = spawn(hub, "alice")
+    pid = recorded_states(hub)["alice"]["pid"]
+    mark = LogMark(hub)
+
+    host.stop()
+    stopped = time.monotonic()
+    try:
+        mark.wait("Polling alice failed (2 of 3), state unknown", 30)
+        outage_s = time.monotonic() - stopped
+        model = hub.server_model(alice, "alice")
+        assert model is not None
+        assert model["ready"]
+        assert [process[0] for process in server_processes(hub, "alice")] == [pid]
+    finally:
+        host.start()
+    recovery_s = mark.wait(f"SSH connection alice@{host.entry} opened", 30)
+
+    # One more poll interval: the poll after the reconnection succeeds and resets the count.
+    time.sleep(6)
+    assert "counting it as stopped" not in mark.text()
+    assert hub.server_model(alice, "alice")["ready"]
+    wait_ui(hub, alice, "alice")
+    assert recorded_states(hub)["alice"]["pid"] == pid
+    assert unrecorded_servers(hub) == {}
+
+    hub.stop_server(alice, "alice")
+    wait_for(lambda: server_processes(hub, "alice") == [], 30, message="alice's server to end")
+    reliability.record(
+        "faults",
+        "Stopped the sshd of the host running alice's cylc-ssh server for two failed polls, "
+        "then started it again.",
+        "The hub kept the server while its state was unknown, reconnected when sshd was back, "
+        "and the same server answered through the hub.",
+        outage_s=round(outage_s, 1),
+        failed_polls=2,
+        reconnect_after_sshd_start_s=round(recovery_s, 1),
+    )
+
+
+def test_sshd_outage_during_launch_fails_clearly(ssh_hub, ssh_site, overrides, reliability):
+    hub = ssh_hub["hub"]
+    host = ssh_site.hosts[1]
+    marker = marker_path(ssh_site, "dave-launch")
+    # The prologue runs in the SSH session right before the launcher: sshd stops while it waits.
+    prologue = f"export PATH={VENV / 'bin'}:$PATH\ntouch {marker}\nsleep 20"
+    overrides({"dave": {"prologue": prologue}})
+    dave = hub.login("dave")
+    options = {"user_options": {"host": host.entry}}
+
+    requested = time.monotonic()
+    failure = Background(spawn_failure, hub, dave, "dave", options)
+    try:
+        wait_for(marker.exists, 60, message="the prologue to run")
+        host.stop()
+        message, _ = failure.result(timeout=90)
+        fail_s = time.monotonic() - requested
+    finally:
+        overrides({})
+        host.start()
+
+    assert host.address in message
+    assert "SSH connection" in message
+    assert "Try again later" in message
+    assert hub.server_model(dave, "dave") is None
+    assert unrecorded_servers(hub) == {}
+
+    started = time.monotonic()
+    spawn(hub, "dave", options)
+    retry_s = time.monotonic() - started
+    wait_ui(hub, dave, "dave")
+    assert unrecorded_servers(hub) == {}
+    hub.stop_server(dave, "dave")
+    reliability.record(
+        "faults",
+        "Stopped sshd while the SSH session that launches dave's server ran, then started it "
+        "and requested the server again.",
+        "The spawn failed with a message naming the host, the SSH connection and what to do; "
+        "no server was left behind, and the retry after sshd was back started the server.",
+        request_to_failure_s=round(fail_s, 1),
+        retry_to_ready_s=round(retry_s, 1),
+    )
+
+
+def test_sshd_outage_while_server_starts(ssh_hub, ssh_site, overrides, reliability):
+    hub = ssh_hub["hub"]
+    host = ssh_site.hosts[1]
+    # The server waits before it starts, so that sshd stops while the hub waits for it.
+    overrides({"dave": {"cmd": ["sh", "-c", 'sleep 8; exec cylc hubapp "$@"', "sh"]}})
+    dave = hub.login("dave")
+    mark = LogMark(hub)
+
+    requested = time.monotonic()
+    spawned = Background(spawn, hub, "dave", {"user_options": {"host": host.entry}})
+    try:
+        mark.wait(f"started on {host.address}: pid", 60)
+        host.stop()
+        spawned.result(timeout=120)
+        ready_s = time.monotonic() - requested
+    finally:
+        overrides({})
+        host.start()
+
+    assert "exited while starting" not in mark.text()
+    wait_ui(hub, dave, "dave")
+    mark.wait(f"SSH connection dave@{host.entry} opened", 30)
+    assert unrecorded_servers(hub) == {}
+    assert hub.server_model(dave, "dave")["ready"]
+
+    hub.stop_server(dave, "dave")
+    wait_for(lambda: server_processes(hub, "dave") == [], 30, message="dave's server to end")
+    reliability.record(
+        "faults",
+        "Stopped sshd after the launcher had started dave's server and while the hub waited "
+        "for it to respond, then started sshd again.",
+        "The hub kept waiting over HTTP instead of failing on the lost SSH check, the server "
+        "became ready, and no server was left without a hub record.",
+        request_to_ready_s=round(ready_s, 1),
+    )
+
+
+def test_long_sshd_outage_leaves_no_orphan(ssh_hub, ssh_site, reliability):
+    hub = ssh_hub["hub"]
+    host = ssh_site.hosts[1]
+    carol = spawn(hub, "carol")
+    old_pid = recorded_states(hub)["carol"]["pid"]
+    mark = LogMark(hub)
+
+    host.stop()
+    stopped = time.monotonic()
+    try:
+        mark.wait("Polling carol failed 3 times, counting it as stopped", 40)
+        wait_for(lambda: hub.server_model(carol, "carol") is None, 30, message="the hub to drop it")
+        outage_s = time.monotonic() - stopped
+        # The server still runs on the unreachable host, and the hub still records it.
+        assert old_pid in [process[0] for process in server_processes(hub, "carol")]
+        assert unrecorded_servers(hub) == {}
+    finally:
+        host.start()
+
+    spawn(hub, "carol", {"user_options": {"host": host.entry}})
+    wait_ui(hub, carol, "carol")
+    new_pid = recorded_states(hub)["carol"]["pid"]
+    assert new_pid != old_pid
+    wait_for(
+        lambda: [process[0] for process in server_processes(hub, "carol")] == [new_pid],
+        30,
+        message="carol's old server to end",
+    )
+    assert unrecorded_servers(hub) == {}
+
+    hub.stop_server(carol, "carol")
+    reliability.record(
+        "faults",
+        "Kept the sshd of the host running carol's cylc-ssh server stopped until the hub "
+        "counted the server as stopped, then started sshd and carol's server again.",
+        "The hub recorded the server it could not stop, stopped it at the next start, and "
+        "left no server without a record.",
+        outage_until_dropped_s=round(outage_s, 1),
+    )
