@@ -3,7 +3,7 @@
 #
 # Idempotent: a second run only checks what is there. Usage:
 #   scripts/setup.sh demo    venv, cylc-hub, Cylc UI Server, the proxy
-#   scripts/setup.sh test    the same plus sshd, Slurm, munge, Chromium, test tools
+#   scripts/setup.sh test    the same plus sshd, Slurm, munge, Chromium, test and docs tools
 set -euo pipefail
 
 mode=${1:-demo}
@@ -39,7 +39,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 extras=cylc
-[ "$mode" = test ] && extras=cylc,test
+[ "$mode" = test ] && extras=cylc,test,docs
 # The editable install points at one checkout: installing from another checkout,
 # or after pyproject.toml changed, installs again.
 stamp="$venv/.cylc-hub-install"
