@@ -45,10 +45,13 @@ if grants_db_url:
 """
 
 
-def start_access_hub(password, directory, policy_text, *, sweep_seconds=3, grants_db_url=None):
+def start_access_hub(
+    password, directory, policy_text, *, sweep_seconds=3, grants_db_url=None, extra_env=None
+):
     """Start a hub whose cylc-access service reads ``policy_text``; return it.
 
-    ``directory`` contains the policy source and the generated test config.
+    ``directory`` contains the policy source and the generated test config;
+    ``extra_env`` adds environment variables, such as ``CYLC_HUB_ACCESS_SLOTS``.
     """
     directory = Path(directory)
     policy = directory / "policy.toml"
@@ -59,6 +62,7 @@ def start_access_hub(password, directory, policy_text, *, sweep_seconds=3, grant
     extra_env = {
         "CYLC_HUB_BASE_CONFIG": str(ROOT / "jupyterhub_config.py"),
         "CYLC_HUB_SWEEP_INTERVAL": str(sweep_seconds),
+        **(extra_env or {}),
     }
     if grants_db_url:
         extra_env["CYLC_ACCESS_TEST_GRANTS_DB_URL"] = grants_db_url
