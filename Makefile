@@ -1,11 +1,12 @@
 # cylc-hub: the two commands a new machine needs (Debian 12, as root).
 #   make demo   set up everything and run the demo hub on http://127.0.0.1:8000
-#   make test   set up everything and run every test
+#   make test   set up everything, build the docs and run every test
+#   make docs   build the administrator's guide into build/docs/html
 
 VENV ?= /opt/cylc-hub/venv
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup-test reliability bench bench-access bench-batch bench-ssh
+.PHONY: demo test docs setup-test reliability bench bench-access bench-batch bench-ssh
 
 demo:
 	scripts/demo.sh
@@ -13,8 +14,13 @@ demo:
 setup-test:
 	scripts/setup.sh test
 
-test: setup-test
+test: setup-test docs
 	scripts/run-tests.sh $(PYTEST_ARGS)
+
+# Any Sphinx warning fails the build (-W), and -E rereads every page, so a
+# warning in an unchanged page or a changed help string is never skipped.
+docs: setup-test
+	$(VENV)/bin/sphinx-build -W --keep-going -n -E -q -b html docs build/docs/html
 
 # Run the fault, load and hostile-input tests and rewrite docs/reliability.md.
 reliability: setup-test
