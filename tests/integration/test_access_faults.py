@@ -2,8 +2,8 @@
 written in place, and a grants database on a full file system.
 
 The hub runs with no slot groups, so every viewer of bob's server gets a
-share of its own, and a policy change makes the service create or revoke
-one share per viewer: a reconcile long enough to be killed in the middle.
+share of its own. A policy change then makes the service create or revoke
+one share per viewer, a reconcile long enough to be killed in the middle.
 """
 
 import errno
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.hub
 SWEEP_SECONDS = 3
 VIEWERS = [f"v-{number:03d}" for number in range(150)]
 
-# bob may give carol and dave up to READ and CONTROL by grants; the v-
+# bob may give carol and dave up to READ and CONTROL by grants. The v-
 # viewers get READ from a rule that the tests add and take away.
 BASE_POLICY = """
 [groups]

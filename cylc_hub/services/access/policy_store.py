@@ -18,12 +18,12 @@ class PolicyStore:
     When no good policy was ever loaded the store holds an empty policy, under
     which nobody may view anybody else's server (fail closed).
 
-    A file written in place is read while it is being written unless the
-    writer is quick, so a changed file is loaded only once its mtime is at
-    least ``settle`` seconds old, and an empty file is rejected: opening a
-    file for writing empties it first. A file that stays cut short at a line
-    boundary can still be valid TOML; sites should replace the file with a
-    rename, which readers see whole.
+    A file written in place can be read before the writer has finished. So
+    a changed file is loaded only once its mtime is at least ``settle``
+    seconds old, and an empty file is rejected, because opening a file for
+    writing empties it first. A file left cut short at a line boundary can
+    still be valid TOML, so sites should replace the file with a rename,
+    which readers see whole.
     """
 
     def __init__(self, path, *, settle=0.0, clock=time.time, log=None):
