@@ -32,6 +32,10 @@ autodoc_typehints = "none"
 
 html_theme = "pydata_sphinx_theme"
 html_title = "cylc-hub"
+html_static_path = ["_static"]
+html_css_files = ["cylc-hub.css"]
+# Every page is in the top bar, so the left sidebar would only repeat it.
+html_sidebars = {"**": []}
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
