@@ -273,3 +273,41 @@ def test_example_included_by_a_page(path):
     pages = "\n".join(page.read_text() for page in DOCS.glob("*.md"))
 
     assert f"examples/{path.name}" in pages
+
+
+def fenced_block_after(text, marker, language):
+    """Return the first fenced block of ``language`` after ``marker`` in ``text``."""
+    rest = text.split(marker, 1)[1]
+    opening = f"```{language}\n"
+    start = rest.index(opening) + len(opening)
+    return rest[start : rest.index("\n```", start) + 1]
+
+
+def test_form_page_messages_match_validation():
+    page = (DOCS / "form.md").read_text()
+    spawner = slurm_spawner()
+
+    with pytest.raises(FormValidationError) as memory_error:
+        spawner.validate_form_values({"walltime": 600, "memory": "lots", "accept_terms": True})
+    with pytest.raises(FormValidationError) as example_error:
+        spawner.validate_form_values(
+            {"partition": "interactive", "qos": "long", "walltime": 600, "accept_terms": False}
+        )
+
+    assert fenced_block_after(page, "such as:", "text") == memory_error.value.message + "\n"
+    assert fenced_block_after(page, "is rejected with:", "text") == example_error.value.message + "\n"
+
+
+def test_check_output_matches_page_example(tmp_path):
+    page = (DOCS / "authorization.md").read_text()
+    (tmp_path / "policy.toml").write_text(fenced_block_after(page, "For this file:", "toml"))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cylc_hub.cli", "policy", "check", "policy.toml"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr == fenced_block_after(page, "it prints:", "text")
