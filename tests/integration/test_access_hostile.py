@@ -146,6 +146,13 @@ def test_xsrf_forged_requests_rejected(hostile_hub, reliability):
         response = token.request(method, api, json={"viewer": "dave"}, timeout=60)
         assert response.status_code == 405, (method, response.text)
 
+    # The other routes change nothing, so they take no POST, PUT, PATCH or DELETE at all.
+    for path in ("", "open/carol", "explain", "api/viewable", "api/permissions/bob", "api/explain", "api/authorization/bob"):
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            response = bob.request(method, f"{hub.url}{SERVICE}/{path}", headers=foreign, timeout=60)
+            assert response.status_code in (403, 405), (method, path, response.status_code)
+            refused += 1
+
     grants = token.get(api, timeout=60).json()["grants"]
     assert [(grant["viewer"], grant["permissions"]) for grant in grants] == [("carol", ["READ"])]
 
@@ -212,6 +219,11 @@ def test_hostile_names_escaped(hostile_hub, reliability):
 
     viewable = service_get(hub, VIEWER_HTML, "api/viewable")
     assert viewable.headers["Content-Type"] == "application/json"
+    missing = service_get(hub, "bob", f"api/grants/bob/{quote(VIEWER_HTML + 'x', safe='')}")
+    assert missing.status_code == 404
+    assert missing.headers["Content-Type"] == "application/json"
+    assert missing.headers["X-Content-Type-Options"] == "nosniff"
+    assert missing.json()["message"].endswith(repr(VIEWER_HTML + "x"))
     body = viewable.json()
     assert body["user"] == VIEWER_HTML
     assert [server["owner"] for server in body["servers"]] == sorted([OWNER_HTML, OWNER_UNICODE, "bob"])

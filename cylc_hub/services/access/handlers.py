@@ -44,6 +44,10 @@ def page_bounds(total, page, page_size):
 class BaseHandler(QueryFreeErrors, HubOAuthenticated, web.RequestHandler):
     """Common plumbing: the hub login, the reconciler and the templates."""
 
+    def set_default_headers(self):
+        # JSON error bodies echo request values, so a browser must never sniff them as HTML.
+        self.set_header("X-Content-Type-Options", "nosniff")
+
     @property
     def reconciler(self):
         return self.settings["reconciler"]
