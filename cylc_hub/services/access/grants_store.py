@@ -232,7 +232,8 @@ class GrantStore:
         """Remove every grant whose end has passed and return the removed ones.
 
         A grant that the database fails to remove stays stored, but it is not
-        in force because it has ended; the next call tries again.
+        in force because it has ended. A call at least ``REMOVAL_RETRY`` later
+        tries again.
         """
         now = self.clock()
         expired = [
