@@ -20,7 +20,7 @@ extensions = [
 
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "examples/README.md"]
+exclude_patterns = ["_build"]
 
 # Heading anchors let pages link to one another's sections as page.md#heading.
 myst_heading_anchors = 3
