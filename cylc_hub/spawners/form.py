@@ -33,7 +33,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from jupyterhub import orm
+from jupyterhub.apihandlers.base import APIHandler
+from sqlalchemy import event
 from tornado import web
+from tornado.log import app_log
 from traitlets import Bool, Dict, Float, HasTraits, default, observe
 
 from cylc_hub.spawners.form_fields import (
@@ -55,6 +59,83 @@ _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # Longest submitted string kept to re-render a rejected form, so that a huge
 # request body does not stay in memory with the spawner.
 _MAX_DRAFT_CHARACTERS = 4096
+
+
+# JupyterHub 6.1 stores the user_options of a spawn request in its database
+# before any spawner hook can validate them. Its JSON encoder raises
+# RecursionError on options nested about 970 levels deep, which fails the
+# request with a 500 and leaves a server marked ready that never started.
+# No form value is nested, so deeper options are never stored.
+MAX_STORED_OPTIONS_DEPTH = 100
+
+# JupyterHub's database column reads {"__jupyterhub_bytes__": true, "data": ...}
+# back as bytes, which the user_options trait and the REST API cannot take.
+RESERVED_KEY_PREFIX = "__jupyterhub_"
+
+
+def unstorable_reason(options: Any) -> Optional[str]:
+    """Return why ``options`` must not be stored as a spawner's user_options, or None.
+
+    The options are walked without recursion, so any depth is safe to check.
+    """
+    pending = [(options, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_STORED_OPTIONS_DEPTH:
+            return f"they are nested deeper than {MAX_STORED_OPTIONS_DEPTH} levels"
+        if isinstance(value, Mapping):
+            for key in value:
+                if str(key).startswith(RESERVED_KEY_PREFIX):
+                    return (
+                        f"their key {short_repr(key)} starts with {RESERVED_KEY_PREFIX!r}, "
+                        "which JupyterHub reserves"
+                    )
+            children = value.values()
+        elif isinstance(value, (list, tuple)):
+            children = value
+        else:
+            continue
+        pending.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _keep_storable_options(target: Any, value: Any, old_value: Any, initiator: Any) -> Any:
+    """Keep the stored user_options in place of options that JupyterHub cannot store safely.
+
+    A SQLAlchemy ``set`` listener on ``orm.Spawner.user_options``. The spawner's
+    ``apply_user_options`` still receives the requested options and rejects them
+    with a 400 that names the field.
+    """
+    reason = unstorable_reason(value)
+    if reason is None:
+        return value
+    owner = getattr(getattr(target, "user", None), "name", "?")
+    app_log.warning(
+        "Not storing the requested user_options of %s's server %r, because %s. The stored options stay.",
+        owner,
+        getattr(target, "name", ""),
+        reason,
+    )
+    return old_value if isinstance(old_value, dict) else None
+
+
+if not event.contains(orm.Spawner.user_options, "set", _keep_storable_options):
+    event.listen(
+        orm.Spawner.user_options, "set", _keep_storable_options, retval=True, active_history=True
+    )
+
+
+def _non_object_rest_body(handler: Any) -> bool:
+    """Return whether ``handler`` is a REST API POST whose body is JSON other than an object.
+
+    JupyterHub 6.1 reads the bodies ``[]``, ``0``, ``false``, ``""`` and
+    ``null`` as no body, and would start the server with the stored options.
+    It rejects the other non-object bodies itself.
+    """
+    if not isinstance(handler, APIHandler) or handler.request.method != "POST":
+        return False
+    body = handler.request.body.lstrip()
+    return bool(body) and not body.startswith(b"{")
 
 
 def _bad_request(error: FormValidationError) -> web.HTTPError:
@@ -401,6 +482,10 @@ class OptionsFormMixin(HasTraits):
         also in the database, with the typed values, so that the next form
         is filled from valid values.
         """
+        if _non_object_rest_body(getattr(self, "handler", None)):
+            rule = 'must be a JSON object, such as {"user_options": {}}'
+            raise _bad_request(FormValidationError({"body": rule}, {"body": "Request body"}))
+
         await self.load_choices()
         try:
             values = self.validate_form_values(user_options)
