@@ -17,6 +17,8 @@ import secrets
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
+from cylc_hub.spawners.form_fields import json_type_name, short_repr
+
 PORT_PATH = r"/api/cylc-batch/port"
 MAX_BODY_BYTES = 1024
 
@@ -29,16 +31,23 @@ def port_handlers():
 def parse_port(body):
     """Return the port in a request body, or raise ``ValueError`` saying why it is invalid."""
     if len(body) > MAX_BODY_BYTES:
-        raise ValueError(f"body is longer than {MAX_BODY_BYTES} bytes")
+        raise ValueError(f'body is longer than {MAX_BODY_BYTES} bytes; send only {{"port": N}}')
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"body is not JSON: {error}") from None
-    if not isinstance(data, dict) or set(data) != {"port"}:
-        raise ValueError('body must be exactly {"port": N}')
+        raise ValueError(f'body is not JSON: {error}; send {{"port": N}}') from None
+    if not isinstance(data, dict):
+        raise ValueError(f'body must be exactly {{"port": N}}, not {json_type_name(data)}')
+    if "port" not in data:
+        raise ValueError('body must be exactly {"port": N}, and "port" is missing')
+    if set(data) != {"port"}:
+        extra = ", ".join(sorted(short_repr(key) for key in data if key != "port"))
+        raise ValueError(f'body must be exactly {{"port": N}}; remove {extra}')
     port = data["port"]
     if isinstance(port, bool) or not isinstance(port, int):
-        raise ValueError(f"port must be an integer, not {type(port).__name__}")
+        raise ValueError(
+            f"port must be an integer from 1 to 65535, not {json_type_name(port)} ({short_repr(port)})"
+        )
     if not 1 <= port <= 65535:
         raise ValueError(f"port {port} is outside 1-65535")
     return port
@@ -64,20 +73,29 @@ class BatchPortHandler(APIHandler):
 
     async def post(self):
         token = self.get_auth_token()
+        if not token:
+            self._reject(403, "missing token: send the server's API token in the Authorization header")
         user = self.current_user
-        if not token or user is None or not hasattr(user, "spawners"):
-            self._reject(403, "no server token")
+        if user is None:
+            self._reject(403, "invalid token: send the server's own API token")
+        if not hasattr(user, "spawners"):
+            self._reject(403, f"the token belongs to the service {user.name}, not to a server")
 
         spawner = self._waiting_spawner(user, token)
         if spawner is None:
-            self._reject(403, "the token belongs to no batch server of this user", user.name)
+            reason = "the token is not the API token of any batch server of this user"
+            self._reject(403, reason, user.name)
 
+        if len(self.request.body) > MAX_BODY_BYTES:
+            reason = f'body is longer than {MAX_BODY_BYTES} bytes; send only {{"port": N}}'
+            self._reject(413, reason, spawner._log_name)
         try:
             port = parse_port(self.request.body)
         except ValueError as error:
             self._reject(400, str(error), spawner._log_name)
 
         if not spawner.accept_port(port):
-            self._reject(409, "the server is not waiting for a port", spawner._log_name)
+            reason = "the server is not waiting for a port: it is already running or not starting"
+            self._reject(409, reason, spawner._log_name)
         self.log.info("%s reported port %d", spawner._log_name, port)
         self.set_status(204)
