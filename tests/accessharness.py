@@ -150,15 +150,18 @@ def service_pid(hub):
     return pids[0]
 
 
-def kill_service(hub, signal_number=signal.SIGKILL, timeout=90):
-    """Send ``signal_number`` to cylc-access and wait until the hub has started it again."""
+def kill_service(hub, signal_number=signal.SIGKILL):
+    """Send ``signal_number`` to cylc-access; return the number of service starts before it."""
     starts = hub.log_text().count("cylc-access listening on")
-    pid = service_pid(hub)
-    os.kill(pid, signal_number)
+    os.kill(service_pid(hub), signal_number)
+    return starts
+
+
+def wait_service_restart(hub, starts, timeout=90):
+    """Wait until the hub has started cylc-access again after ``starts`` starts."""
     wait_for(
         lambda: hub.log_text().count("cylc-access listening on") > starts,
         timeout,
         interval=0.5,
         message="the hub to restart cylc-access",
     )
-    return pid

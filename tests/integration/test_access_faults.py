@@ -23,6 +23,7 @@ from accessharness import (
     start_server,
     token_client,
     user_shares,
+    wait_service_restart,
     xsrf_of,
 )
 from hubharness import stop_hub, wait_for
@@ -118,7 +119,11 @@ def wait_shares(hub, expected, timeout, message):
 
 
 def kill_mid_reconcile(hub, progress_line):
-    """SIGKILL cylc-access once it has logged ``progress_line`` 10 times; return the count then."""
+    """SIGKILL cylc-access once it has logged ``progress_line`` 10 times, and wait for its restart.
+
+    Returns the number of those lines at the kill, bob's shares right after
+    it, and the time of the kill (``time.monotonic``).
+    """
     before = log_count(hub, progress_line)
     wait_for(
         lambda: log_count(hub, progress_line) - before >= 10,
@@ -126,8 +131,12 @@ def kill_mid_reconcile(hub, progress_line):
         interval=0.02,
         message=f"10 lines of {progress_line!r}",
     )
-    kill_service(hub)
-    return log_count(hub, progress_line) - before
+    starts = kill_service(hub)
+    killed_at = time.monotonic()
+    progress = log_count(hub, progress_line) - before
+    shares = user_shares(hub, hub.admin_token, "bob")
+    wait_service_restart(hub, starts)
+    return progress, shares, killed_at
 
 
 def test_sigkill_mid_reconcile_converges(faults_hub, reliability):
@@ -143,15 +152,22 @@ def test_sigkill_mid_reconcile_converges(faults_hub, reliability):
     wait_shares(hub, set(GRANTS), 30, "the grants' shares")
 
     replace_policy(hub, BASE_POLICY + viewers_rule("v-*"))
-    granted_before_kill = kill_mid_reconcile(hub, "Share granted: bob's server to v-")
-    shares_after_kill = user_shares(hub, hub.admin_token, "bob")
-    assert len(shares_after_kill) < len(VIEWERS) + len(GRANTS), "the reconcile had finished"
+    granted_before_kill, shares, killed_at = kill_mid_reconcile(
+        hub, "Share granted: bob's server to v-"
+    )
+    assert len(shares) > len(GRANTS), "the kill came before any v- share"
+    assert len(shares) < len(VIEWERS) + len(GRANTS), "the reconcile had finished"
     wait_shares(hub, set(VIEWERS) | set(GRANTS), 90, "the shares of every v- viewer after the restart")
+    grant_recovery_seconds = time.monotonic() - killed_at
 
     replace_policy(hub, BASE_POLICY)
-    revoked_before_kill = kill_mid_reconcile(hub, "Share revoked: bob's server from v-")
-    assert len(user_shares(hub, hub.admin_token, "bob")) > len(GRANTS), "the reconcile had finished"
+    revoked_before_kill, shares, killed_at = kill_mid_reconcile(
+        hub, "Share revoked: bob's server from v-"
+    )
+    assert len(shares) < len(VIEWERS) + len(GRANTS), "the kill came before any revoke"
+    assert len(shares) > len(GRANTS), "the reconcile had finished"
     wait_shares(hub, set(GRANTS), 90, "the v- shares revoked after the restart")
+    revoke_recovery_seconds = time.monotonic() - killed_at
 
     assert grants_of_bob(hub) == GRANTS
     after = decisions(hub, ["carol", "dave", "v-000"])
@@ -171,6 +187,8 @@ def test_sigkill_mid_reconcile_converges(faults_hub, reliability):
         viewers=len(VIEWERS),
         shares_granted_before_kill=granted_before_kill,
         shares_revoked_before_kill=revoked_before_kill,
+        kill_to_shares_equal_after_grants_s=round(grant_recovery_seconds, 1),
+        kill_to_shares_equal_after_revokes_s=round(revoke_recovery_seconds, 1),
     )
 
 
