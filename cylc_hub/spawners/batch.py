@@ -39,6 +39,9 @@ from cylc_hub.spawners.transport.ssh import SSHTarget, shared_pool
 SECRET_VARIABLES = {"JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"}
 UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.\-]")
 
+# Jobs whose cancel failed, kept in the state so that the next start cancels them.
+MAX_UNCANCELLED_JOBS = 10
+
 # Creates the token file readable only by the user. The paths arrive as "$1" and "$2",
 # never as shell text.
 WRITE_TOKEN_PROGRAM = 'umask 077 && mkdir -p -- "$1" && cat > "$1/$2"'
@@ -230,6 +233,8 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
         self._port_future = None
         self._submission = None
         self._watching = None
+        # Jobs whose cancel could not reach the scheduler: {"job_id": ..., "job_host": ...}.
+        self.uncancelled_jobs = []
 
     # -- steps a scheduler subclass supplies -------------------------------------
 
@@ -257,20 +262,21 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
         """Login host of the current job, else of the next submission."""
         return self.job_host if self.job_id else self.submit_host
 
-    def transport(self, user):
-        """Return the transport for ``host``, as ``user`` or (``None``) the query account."""
+    def transport(self, user, host=None):
+        """Return the transport for ``host`` (default ``self.host``), as ``user`` or (``None``) the query account."""
+        host = self.host if host is None else host
         if self.transport_factory is not None:
-            return self.transport_factory(self.host, user)
-        if not self.host:
+            return self.transport_factory(host, user)
+        if not host:
             return LocalTransport(user=user, environment=self.submit_environment())
 
         if user is None and not self.query_user:
             raise BatchSpawnError(
-                f"submit_host {self.host!r} is set but query_user is not",
+                f"submit_host {host!r} is set but query_user is not",
                 "The hub is not configured to query the batch system. Ask the site administrator.",
             )
         target = SSHTarget(
-            host=self.host,
+            host=host,
             port=self.ssh_port,
             username=user or self.query_user,
             client_key=os.path.expanduser(self.ssh_keyfile) if self.ssh_keyfile else "",
@@ -313,6 +319,7 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
         self.job_node = state.get("job_node", "")
         if state.get("port"):
             self.port = int(state["port"])
+        self.uncancelled_jobs = list(state.get("uncancelled_jobs", []))
         # After a restart any successful query shows whether the job still exists.
         self.submitted_at = None
 
@@ -322,6 +329,9 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
             state.update(job_id=self.job_id, job_host=self.job_host, job_node=self.job_node)
             if self.port:
                 state["port"] = self.port
+        # Kept across clear_state, so that the next start cancels these jobs.
+        if self.uncancelled_jobs:
+            state["uncancelled_jobs"] = list(self.uncancelled_jobs)
         return state
 
     def clear_state(self):
@@ -409,9 +419,10 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
 
     # -- start -----------------------------------------------------------------
 
-    async def _run(self, user, argv, what, input=None):
+    async def _run(self, user, argv, what, input=None, host=None):
         try:
-            return await self.transport(user).run(argv, input=input, timeout=self.batch_command_timeout)
+            transport = self.transport(user, host)
+            return await transport.run(argv, input=input, timeout=self.batch_command_timeout)
         except CommandError as error:
             raise BatchSpawnError(f"{what} for {self._log_name} failed: {error}", error.user_message) from error
 
@@ -430,6 +441,13 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
         argv = self.scheduler.submit_argv()
         self.log.debug("Submitting %s for %s: %s", self.job_name, self._log_name, argv)
         result = await self._run(self.user.name, argv, "Submitting the job", input=script)
+        if result.exit_status != 0 and self.scheduler_unreachable(result):
+            raise BatchSpawnError(
+                f"{argv[0]} for {self._log_name} could not reach the scheduler: {result.stderr.strip()}",
+                f"The batch system did not respond, so no job was submitted "
+                f"({_last_lines(result.stderr, 1)}). Try again later, or ask the site "
+                "administrator if this persists.",
+            )
         if result.exit_status != 0:
             message = _last_lines(result.stderr or result.stdout, 3) or f"exit status {result.exit_status}"
             raise BatchSpawnError(
@@ -443,6 +461,11 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
                 f"{argv[0]} for {self._log_name} printed no job id: {result.stdout!r}",
                 "The job was submitted but its id could not be read. Ask the site administrator.",
             ) from error
+
+    def scheduler_unreachable(self, result):
+        """Return whether a failed command's error output says the scheduler could not be reached."""
+        messages = getattr(self.scheduler, "unreachable_messages", ())
+        return any(message in result.stderr for message in messages)
 
     def accept_port(self, port):
         """Take the port a job reported; return False if this server is not waiting for one.
@@ -471,6 +494,7 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
             # If it starts first, the hub rejects its port report and the job exits.
             self.log.warning("Cancelling leftover job %s of %s", self.job_id, self._log_name)
             await self.cancel_job()
+        await self.cancel_uncancelled_jobs()
 
         self.apply_workflow()
         try:
@@ -601,21 +625,47 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
             self._watching = None
 
     async def cancel_job(self):
-        """Cancel the job as the user; a job that is already gone is not an error."""
+        """Cancel the job as the user; a job that is already gone is not an error.
+
+        A job whose cancel could not reach the scheduler stays in
+        ``uncancelled_jobs``, so that the next start cancels it.
+        """
         job_id = self.job_id
-        try:
-            result = await self._run(self.user.name, self.scheduler.cancel_argv(job_id), "Cancelling the job")
-        except BatchSpawnError as error:
-            self.log.error("%s; job %s may still be queued or running", error, job_id)
-            return
-        if result.exit_status != 0:
+        result = await self._cancel(job_id, self.job_host)
+        if result is not None and result.exit_status == 0:
+            self.log.info("Cancelled job %s of %s", job_id, self._log_name)
+        elif result is not None:
             self.log.warning(
                 "Cancelling job %s of %s returned %d: %s", job_id, self._log_name, result.exit_status, result.stderr.strip()
             )
-        else:
-            self.log.info("Cancelled job %s of %s", job_id, self._log_name)
+        if result is None or self.scheduler_unreachable(result):
+            self.log.error("Job %s of %s may still be queued or running; the next start cancels it", job_id, self._log_name)
+            entry = {"job_id": job_id, "job_host": self.job_host}
+            self.uncancelled_jobs = [*self.uncancelled_jobs, entry][-MAX_UNCANCELLED_JOBS:]
         self._unwatch()
         self.job_id = ""
+
+    async def _cancel(self, job_id, host):
+        """Run the cancel command; return its result, or None when it could not run."""
+        argv = self.scheduler.cancel_argv(job_id)
+        try:
+            return await self._run(self.user.name, argv, "Cancelling the job", host=host)
+        except BatchSpawnError as error:
+            self.log.error("%s", error)
+            return None
+
+    async def cancel_uncancelled_jobs(self):
+        """Cancel the jobs that an earlier cancel could not; keep those the scheduler still cannot take."""
+        remaining = []
+        for entry in self.uncancelled_jobs:
+            result = await self._cancel(entry["job_id"], entry["job_host"])
+            if result is None or self.scheduler_unreachable(result):
+                remaining.append(entry)
+                continue
+            self.log.info(
+                "Cancelled earlier job %s of %s (exit status %d)", entry["job_id"], self._log_name, result.exit_status
+            )
+        self.uncancelled_jobs = remaining
 
     async def stop(self, now=False):
         if self._submission is not None and not self._submission.done():

@@ -41,6 +41,9 @@ class PBSScheduler:
 
     environment_names = ("PBS_CONF_FILE", "PBS_SERVER")
     key = ""
+    # Errors of the PBS Pro client commands when the server cannot be reached.
+    # NOTE: not checked against a real PBS server; the test stand-ins never print them.
+    unreachable_messages = ("cannot connect to server", "Connection refused")
 
     def submit_argv(self):
         return ["qsub"]

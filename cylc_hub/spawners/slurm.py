@@ -49,11 +49,20 @@ PARSABLE_JOB_ID = re.compile(r"\s*(\d+)(?:;([A-Za-z0-9_.\-]+))?\s*")
 # squeue's error when the one job it was asked about no longer exists.
 INVALID_JOB_ID = "Invalid job id specified"
 
+# Errors of Slurm 22.05's commands when slurmctld is down or does not respond. sbatch
+# and scancel print the first when slurmctld is stopped on the test cluster.
+CONTROLLER_UNREACHABLE = (
+    "Unable to contact slurm controller",
+    "Slurm controller not responding",
+    "Socket timed out on send/recv operation",
+)
+
 
 class SlurmScheduler:
     """Commands and output parsing for Slurm (checked against Slurm 22.05)."""
 
     environment_names = ("SLURM_CONF",)
+    unreachable_messages = CONTROLLER_UNREACHABLE
 
     def __init__(self, cluster=""):
         self.cluster = cluster
