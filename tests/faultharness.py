@@ -1,8 +1,8 @@
 """Helpers of the spawner fault tests: what the hub records, orphans, log marks and timing.
 
 A server is *recorded* when the hub's database stores its process group
-(``pid``, local and SSH spawners; ``unstopped_servers``, SSH) or its batch
-job (``job_id``) in the spawner's state. An *orphan* is a UI server process that talks to the hub
+(``pid`` of local and SSH spawners, ``unstopped_servers`` of cylc-ssh) or
+its batch job (``job_id``, ``uncancelled_jobs``) in the spawner's state. An *orphan* is a UI server process that talks to the hub
 under test, or a job that is still queued or running on the test cluster,
 that no record names.
 """
@@ -102,7 +102,11 @@ def _group_alive(pgid):
 
 def unrecorded_jobs(hub, slurm):
     """Return ``{job_id: state}`` of queued or running jobs on ``slurm`` that ``hub`` does not record."""
-    recorded = {state.get("job_id") for state in recorded_states(hub).values()}
+    recorded = set()
+    for state in recorded_states(hub).values():
+        recorded.add(state.get("job_id"))
+        # The batch spawners keep the jobs they could not cancel, to cancel them at the next start.
+        recorded.update(entry["job_id"] for entry in state.get("uncancelled_jobs", []))
     return {
         job_id: state
         for job_id, state in slurm.queue().items()

@@ -377,3 +377,151 @@ def test_long_sshd_outage_leaves_no_orphan(ssh_hub, ssh_site, reliability):
         "left no server without a record.",
         outage_until_dropped_s=round(outage_s, 1),
     )
+
+
+# --- 3. slurmctld stopped and started again --------------------------------------------
+
+
+def test_slurmctld_outage_during_polls_keeps_server(slurm, slurm_hub, reliability):
+    hub = slurm_hub["hub"]
+    alice = spawn(hub, "alice", timeout=180)
+    job_before = job_of(slurm, "alice")
+    assert job_before[1] == "RUNNING"
+    mark = LogMark(hub)
+
+    slurm.stop_controller()
+    stopped = time.monotonic()
+    try:
+        mark.wait("query of 1 job(s) failed (2 in a row)", 60)
+        outage_s = time.monotonic() - stopped
+        model = hub.server_model(alice, "alice")
+        assert model is not None
+        assert model["ready"]
+    finally:
+        slurm.start_controller()
+    recovery_s = mark.wait("query succeeded again", 60)
+
+    assert hub.server_model(alice, "alice")["ready"]
+    assert job_of(slurm, "alice") == job_before
+    wait_ui(hub, alice, "alice")
+    assert "ended outside the hub" not in mark.text()
+    assert unrecorded_jobs(hub, slurm) == {}
+
+    hub.stop_server(alice, "alice")
+    wait_for(lambda: job_of(slurm, "alice")[1] == "CANCELLED", 30, message="alice's job to end")
+    reliability.record(
+        "faults",
+        "Stopped slurmctld while alice's cylc-slurm job ran until two queue queries had "
+        "failed, then started it again.",
+        "The hub kept the server while the job's state was unknown, the next query after the "
+        "restart found the same job, and the UI answered through the hub.",
+        outage_s=round(outage_s, 1),
+        failed_queries=2,
+        recovery_after_slurmctld_start_s=round(recovery_s, 1),
+    )
+
+
+def test_slurmctld_outage_during_submit_fails_clearly(slurm, slurm_hub, reliability):
+    hub = slurm_hub["hub"]
+    bob = hub.login("bob")
+
+    slurm.stop_controller()
+    try:
+        requested = time.monotonic()
+        message, _ = spawn_failure(hub, bob, "bob")
+        fail_s = time.monotonic() - requested
+        assert hub.server_model(bob, "bob") is None
+    finally:
+        slurm.start_controller()
+
+    assert "sbatch" in message
+    assert "Try again later" in message
+    assert unrecorded_jobs(hub, slurm) == {}
+
+    started = time.monotonic()
+    spawn(hub, "bob", timeout=180)
+    retry_s = time.monotonic() - started
+    wait_ui(hub, bob, "bob")
+    assert unrecorded_jobs(hub, slurm) == {}
+
+    hub.stop_server(bob, "bob")
+    wait_for(lambda: job_of(slurm, "bob")[1] == "CANCELLED", 30, message="bob's job to end")
+    reliability.record(
+        "faults",
+        "Requested bob's cylc-slurm server while slurmctld was stopped, then started "
+        "slurmctld and requested it again.",
+        "The spawn failed with a message naming sbatch and what to do, no job was left "
+        "without a hub record, and the retry started the server.",
+        request_to_failure_s=round(fail_s, 1),
+        retry_to_ready_s=round(retry_s, 1),
+    )
+
+
+def test_slurmctld_outage_while_job_starts(slurm, slurm_hub, reliability):
+    hub = slurm_hub["hub"]
+    carol = hub.login("carol")
+    mark = LogMark(hub)
+
+    requested = time.monotonic()
+    spawned = Background(spawn, hub, "carol", None, 240)
+    mark.wait("Submitted job", 60)
+    slurm.stop_controller()
+    try:
+        mark.wait("query of 1 job(s) failed (1 in a row)", 60)
+        model = hub.server_model(carol, "carol")
+        assert model is not None
+        assert not model["ready"]
+    finally:
+        slurm.start_controller()
+    spawned.result(timeout=300)
+    ready_s = time.monotonic() - requested
+
+    assert "ended before" not in mark.text()
+    wait_ui(hub, carol, "carol")
+    assert unrecorded_jobs(hub, slurm) == {}
+    assert job_of(slurm, "carol")[1] == "RUNNING"
+
+    hub.stop_server(carol, "carol")
+    wait_for(lambda: job_of(slurm, "carol")[1] == "CANCELLED", 30, message="carol's job to end")
+    reliability.record(
+        "faults",
+        "Stopped slurmctld right after carol's cylc-slurm job was submitted, then started it "
+        "again while the hub waited for the job.",
+        "The spawn kept waiting with the job's state unknown instead of failing, the server "
+        "became ready, and no job was left without a hub record.",
+        request_to_ready_s=round(ready_s, 1),
+    )
+
+
+def test_stop_during_slurmctld_outage_keeps_job(slurm, slurm_hub, reliability):
+    hub = slurm_hub["hub"]
+    bob = spawn(hub, "bob", timeout=180)
+    job_id, _ = job_of(slurm, "bob")
+
+    slurm.stop_controller()
+    try:
+        started = time.monotonic()
+        hub.stop_server(bob, "bob", timeout=120)
+        stop_s = time.monotonic() - started
+        # scancel could not reach slurmctld, so the hub must still record the job.
+        state = recorded_states(hub).get("bob", {})
+        assert [entry["job_id"] for entry in state.get("uncancelled_jobs", [])] == [job_id]
+    finally:
+        slurm.start_controller()
+    assert job_of(slurm, "bob") == (job_id, "RUNNING")
+    assert unrecorded_jobs(hub, slurm) == {}
+
+    spawn(hub, "bob", timeout=180)
+    wait_for(lambda: job_of(slurm, "bob")[0] != job_id, 30, message="bob's new job")
+    assert slurm.queue()[job_id] == "CANCELLED"
+    assert unrecorded_jobs(hub, slurm) == {}
+
+    hub.stop_server(bob, "bob")
+    reliability.record(
+        "faults",
+        "Stopped bob's cylc-slurm server while slurmctld was stopped, then started slurmctld "
+        "and bob's server again.",
+        "The hub kept the job it could not cancel in its record and cancelled it at the next "
+        "start, so no job ran without a hub record.",
+        stop_during_outage_s=round(stop_s, 1),
+    )
