@@ -32,8 +32,8 @@ HUB_GROUP = "<i onclick='x'>hub&\"grp"
 POLICY_GROUP = "<b class=\"x\">ops&'q"
 HOSTILE_NAMES = (OWNER_HTML, OWNER_UNICODE, VIEWER_HTML, HUB_GROUP, POLICY_GROUP)
 
-# bob and the hostile viewers may read the hostile owners; bob may grant
-# READ to the hostile viewers on his own server; erin may view nobody's.
+# bob and the hostile viewers may read the hostile owners. bob may grant
+# READ to the hostile viewers on his own server. erin may view nobody's.
 POLICY = f"""
 [settings]
 jupyterhub_groups = true
@@ -164,9 +164,10 @@ def test_xsrf_forged_requests_rejected(hostile_hub, reliability):
     reliability.record(
         "hostile input",
         "Sent every POST and DELETE of the grants page and API with bob's login cookie "
-        "but without a valid XSRF token, from a foreign Origin and Referer too, and PUT and PATCH.",
-        "Each forged request got 403 and changed no grant (PUT and PATCH get 405 with a "
-        "token); the same "
+        "but without a valid XSRF token, from a foreign Origin and Referer too, and every "
+        "write method to the other routes.",
+        "Each forged request got 403 or 405 and changed no grant (PUT and PATCH get 405 "
+        "with a token too); the same "
         "requests with the XSRF token or with an API token from a foreign Origin worked.",
         forged_requests=refused,
     )
@@ -245,7 +246,7 @@ def test_hostile_names_escaped(hostile_hub, reliability):
     )
 
 
-# Each case is (method, path template, query or body); OWNER is replaced by the name probed.
+# Each case is (method, path template, query or body), and {owner} is replaced by the name probed.
 OWNER_ENDPOINTS = [
     ("GET", "api/permissions/{owner}", {"params": {"user": "dave"}}),
     ("GET", "open/{owner}", {}),
