@@ -20,6 +20,8 @@ Each message becomes a pattern: its literal text, with ``.+`` where the code
 inserts a value. The page documents a message when one of its units (a fenced
 block, a table row or a line) matches the pattern, so the page shows values
 as placeholders such as ``HOST`` and keeps the literal text word for word.
+In the other direction, every line of a fenced block must be a message that
+the code still has, so a reworded or removed message leaves no stale entry.
 """
 
 from __future__ import annotations
@@ -337,6 +339,54 @@ def test_every_message_documented():
     assert not missing, "messages without an entry in docs/troubleshooting.md:\n" + "\n".join(
         str(message) for message in missing
     )
+
+
+def fenced_blocks(text: str) -> list[list[str]]:
+    """Return the non-empty lines of each fenced block of the page."""
+    blocks = []
+    block: list[str] | None = None
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            if block is None:
+                block = []
+            else:
+                blocks.append(block)
+                block = None
+        elif block is not None and line.strip():
+            block.append(line.strip())
+    return blocks
+
+
+def stale_lines(messages: list[Message], text: str) -> list[str]:
+    """Return the lines of fenced blocks that no message matches in full.
+
+    A message whose literal text has N line breaks, such as a log tail after
+    its first line, covers N + 1 consecutive lines of one block.
+    """
+    stale = []
+    for block in fenced_blocks(text):
+        covered = set()
+        for message in messages:
+            pattern = message.pattern()
+            lines = 1 + sum(part.count("\n") for part in message.parts if part != PLACEHOLDER)
+            for start in range(len(block) - lines + 1):
+                if pattern.fullmatch(" ".join(block[start : start + lines])):
+                    covered.update(range(start, start + lines))
+        stale += [line for index, line in enumerate(block) if index not in covered]
+    return stale
+
+
+def test_stale_entry_is_reported():
+    message = Message("x.py", 1, ("The job ", PLACEHOLDER, " ended.\n", PLACEHOLDER))
+    text = "```text\nThe job JOBID ended.\nOUTPUT\nThe frobnicator is out of tea.\n```\n"
+
+    assert stale_lines([message], text) == ["The frobnicator is out of tea."]
+
+
+def test_every_entry_names_a_message():
+    stale = stale_lines(MESSAGES, PAGE.read_text())
+
+    assert not stale, "entries in docs/troubleshooting.md that match no message:\n" + "\n".join(stale)
 
 
 @pytest.mark.parametrize("heading", ["## Spawning", "## The options form", "## The policy file", "## Owners' grants"])
