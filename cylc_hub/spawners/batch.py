@@ -263,7 +263,7 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
         return self.job_host if self.job_id else self.submit_host
 
     def transport(self, user, host=None):
-        """Return the transport for ``host`` (default ``self.host``), as ``user`` or (``None``) the query account."""
+        """Return the transport to ``host``, by default ``self.host``, as ``user``, or as the query account for None."""
         host = self.host if host is None else host
         if self.transport_factory is not None:
             return self.transport_factory(host, user)
@@ -463,7 +463,7 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
             ) from error
 
     def scheduler_unreachable(self, result):
-        """Return whether a failed command's error output says the scheduler could not be reached."""
+        """Return whether a failed command's error output shows that the scheduler could not be reached."""
         messages = getattr(self.scheduler, "unreachable_messages", ())
         return any(message in result.stderr for message in messages)
 
@@ -639,7 +639,9 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
                 "Cancelling job %s of %s returned %d: %s", job_id, self._log_name, result.exit_status, result.stderr.strip()
             )
         if result is None or self.scheduler_unreachable(result):
-            self.log.error("Job %s of %s may still be queued or running; the next start cancels it", job_id, self._log_name)
+            self.log.error(
+                "Job %s of %s may still be queued or running; the next start cancels it", job_id, self._log_name
+            )
             entry = {"job_id": job_id, "job_host": self.job_host}
             self.uncancelled_jobs = [*self.uncancelled_jobs, entry][-MAX_UNCANCELLED_JOBS:]
         self._unwatch()

@@ -536,7 +536,7 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
         except CommandError as error:
             self._poll_failures += 1
             if self._poll_failures > self.poll_failure_limit:
-                # The hub polls once more while it stops the server; that was logged already.
+                # The hub polls again while it stops the server, and the error was logged already.
                 return 1
             if self._poll_failures == self.poll_failure_limit:
                 self.log.error(
@@ -611,7 +611,8 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
         """Keep the current server in the state as one to stop at the next start."""
         entry = {"host": self.host, "ssh_port": self.ssh_port_in_use, "pid": int(self.pid)}
         if entry not in self.unstopped_servers:
-            # The newest entries are kept: an old process group id may belong to another process by now.
+            # Only the newest entries are kept, because an old process group id may belong to
+            # another process by now.
             self.unstopped_servers = [*self.unstopped_servers, entry][-MAX_UNSTOPPED_SERVERS:]
 
     async def _stop_unstopped_servers(self):
