@@ -163,14 +163,14 @@ class Background:
 
 
 def wait_ui(hub, session, user, timeout=60):
-    """Wait until ``/user/USER/cylc/`` answers 200 through the proxy; return the seconds waited."""
+    """Wait until ``/user/USER/cylc/`` responds with 200 through the proxy; return the seconds waited."""
     started = time.monotonic()
 
-    def answers():
+    def responds():
         try:
             return hub.open(session, f"/user/{user}/cylc/").status_code == 200
         except OSError:
             return False
 
-    wait_for(answers, timeout, interval=0.5, message=f"{user}'s Cylc UI through the hub")
+    wait_for(responds, timeout, interval=0.5, message=f"{user}'s Cylc UI through the hub")
     return time.monotonic() - started

@@ -257,6 +257,49 @@ def test_sshd_outage_during_polls_keeps_server(ssh_hub, ssh_site, reliability):
     )
 
 
+@pytest.fixture
+def tunnel_hub(password, ssh_site):
+    """A cylc-ssh hub whose proxy reaches each server through an SSH tunnel."""
+    env = dict(ssh_site.env(), CYLC_HUB_SSH_TUNNEL="1")
+    hub = start_hub(password, config=SSH_CONFIG, extra_env=env)
+    yield hub
+    stop_all_servers(hub)
+    stop_leftover_servers(hub)
+    stop_hub(hub)
+
+
+def test_sshd_outage_rebuilds_tunnel(tunnel_hub, ssh_site, reliability):
+    hub = tunnel_hub
+    host = ssh_site.hosts[1]
+    bob = spawn(hub, "bob")
+    pid = recorded_states(hub)["bob"]["pid"]
+    mark = LogMark(hub)
+
+    host.stop()
+    try:
+        mark.wait("Polling bob failed (1 of 3), state unknown", 30)
+    finally:
+        host.start()
+    started = time.monotonic()
+    mark.wait("Tunnel for bob: 127.0.0.1:", 30)
+    ui_s = wait_ui(hub, bob, "bob", timeout=30)
+    recovery_s = time.monotonic() - started
+
+    assert recorded_states(hub)["bob"]["pid"] == pid
+    assert unrecorded_servers(hub) == {}
+    assert "counting it as stopped" not in mark.text()
+    hub.stop_server(bob, "bob")
+    wait_for(lambda: server_processes(hub, "bob") == [], 30, message="bob's server to end")
+    reliability.record(
+        "faults",
+        "Stopped and started the sshd that carries the tunnel to bob's cylc-ssh server.",
+        "The hub rebuilt the tunnel on the next poll and the same server answered through "
+        "the hub again.",
+        tunnel_to_ui_s=round(recovery_s, 1),
+        ui_after_tunnel_s=round(ui_s, 1),
+    )
+
+
 def test_sshd_outage_during_launch_fails_clearly(ssh_hub, ssh_site, overrides, reliability):
     hub = ssh_hub["hub"]
     host = ssh_site.hosts[1]
