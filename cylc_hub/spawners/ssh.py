@@ -17,6 +17,7 @@ import time
 from importlib import resources
 
 from jupyterhub.spawner import Spawner
+from sqlalchemy.orm import object_session
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, Integer, Unicode, default
 
@@ -216,6 +217,12 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
             state["unstopped_servers"] = list(self.unstopped_servers)
         return state
 
+    def _save_state(self):
+        """Write the state now, so that a hub restarted before the server responds still records it."""
+        if self.orm_spawner is not None:
+            self.orm_spawner.state = self.get_state()
+            object_session(self.orm_spawner).commit()
+
     def clear_state(self):
         super().clear_state()
         self.host = None
@@ -365,6 +372,7 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
 
         if self.tunnel:
             await self._open_tunnel()
+        self._save_state()
         self._emit(60, "Waiting for the Cylc UI server to respond")
         url_host, url_port = self._connect_address()
         await self._wait_until_ready(transport, url_host, url_port, deadline)
@@ -562,8 +570,11 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
         return None if alive else 1
 
     async def get_url(self):
-        if self.tunnel_port and self.server:
-            return f"http://127.0.0.1:{self.tunnel_port}{self.server.base_url}"
+        # A hub restarted while the server started has no address for it yet but this state.
+        if self.server and self.pid:
+            host, port = self._connect_address()
+            host = f"[{host}]" if ":" in host else host
+            return f"http://{host}:{port}{self.server.base_url}"
         return await super().get_url()
 
     async def stop(self, now=False):
