@@ -202,6 +202,51 @@ def test_restart_readopts_server(restart_case, reliability):
     )
 
 
+def test_restart_during_ssh_spawn_adopts_server(ssh_hub, ssh_site, overrides, reliability):
+    hub = ssh_hub["hub"]
+    host = ssh_site.hosts[1]
+    # The server waits before it starts, so that the hub restarts while it waits for it.
+    overrides({"dave": {"cmd": ["sh", "-c", 'sleep 8; exec cylc hubapp "$@"', "sh"]}})
+    dave = hub.login("dave")
+    mark = LogMark(hub)
+    options = {"user_options": {"host": host.entry}}
+    request = Background(lambda: hub.api(dave, "POST", "/users/dave/server", json=options))
+    try:
+        mark.wait(f"started on {host.address}: pid", 60)
+        started = time.monotonic()
+        hub = ssh_hub["hub"] = restart_hub(hub)
+    finally:
+        overrides({})
+    try:
+        request.result(timeout=60)
+    except OSError:
+        pass  # the stopped hub closed the request's connection
+
+    dave = hub.login("dave")
+    model = wait_for(
+        lambda: (hub.server_model(dave, "dave") or {}).get("ready"),
+        120,
+        message="dave's server to be adopted",
+    )
+    assert model
+    wait_ui(hub, dave, "dave")
+    adopt_s = time.monotonic() - started
+    assert "dave still running" in hub.log_text()
+    assert unrecorded_servers(hub) == {}
+
+    hub.stop_server(dave, "dave")
+    wait_for(lambda: server_processes(hub, "dave") == [], 30, message="dave's server to end")
+    assert unrecorded_servers(hub) == {}
+    reliability.record(
+        "faults",
+        "Restarted the hub after the launcher had started dave's cylc-ssh server and while the "
+        "hub waited for it to respond.",
+        "The restarted hub found the server in its record, waited for it and adopted it, so "
+        "no server was left without a record.",
+        restart_to_ui_s=round(adopt_s, 1),
+    )
+
+
 # --- 2. sshd stopped and started again -------------------------------------------------
 
 
