@@ -76,7 +76,7 @@ def depth_cases():
     """Return nesting cases around the depths at which the hub's JSON parser and encoder give up.
 
     Both count against Python's recursion limit (1000) together with the
-    hub's own stack, so the exact depth moves with the code: every tenth
+    hub's own stack, so the exact depth moves with the code. Every tenth
     depth from 900 to 1,000 is tried.
     """
     cases = []
