@@ -340,7 +340,7 @@ def test_sshd_outage_rebuilds_tunnel(tunnel_hub, ssh_site, reliability):
         "Stopped and started the sshd that carries the tunnel to bob's cylc-ssh server.",
         "The hub rebuilt the tunnel on the next poll and the same server answered through "
         "the hub again.",
-        tunnel_to_ui_s=round(recovery_s, 1),
+        sshd_start_to_ui_s=round(recovery_s, 1),
         ui_after_tunnel_s=round(ui_s, 1),
     )
 
@@ -464,6 +464,46 @@ def test_long_sshd_outage_leaves_no_orphan(ssh_hub, ssh_site, reliability):
         "The hub recorded the server it could not stop, stopped it at the next start, and "
         "left no server without a record.",
         outage_until_dropped_s=round(outage_s, 1),
+    )
+
+
+def test_stop_during_sshd_outage_keeps_record(ssh_hub, ssh_site, reliability):
+    hub = ssh_hub["hub"]
+    host = ssh_site.hosts[1]
+    bob = spawn(hub, "bob")
+    old_pid = recorded_states(hub)["bob"]["pid"]
+
+    host.stop()
+    try:
+        started = time.monotonic()
+        hub.stop_server(bob, "bob")
+        stop_s = time.monotonic() - started
+        # The stop could not reach the host, so the hub must still record the server.
+        state = recorded_states(hub).get("bob", {})
+        assert [entry["pid"] for entry in state.get("unstopped_servers", [])] == [old_pid]
+        assert old_pid in [process[0] for process in server_processes(hub, "bob")]
+        assert unrecorded_servers(hub) == {}
+    finally:
+        host.start()
+
+    spawn(hub, "bob", {"user_options": {"host": host.entry}})
+    new_pid = recorded_states(hub)["bob"]["pid"]
+    wait_for(
+        lambda: [process[0] for process in server_processes(hub, "bob")] == [new_pid],
+        30,
+        message="bob's old server to end",
+    )
+    assert "unstopped_servers" not in recorded_states(hub)["bob"]
+    assert unrecorded_servers(hub) == {}
+
+    hub.stop_server(bob, "bob")
+    reliability.record(
+        "faults",
+        "Stopped bob's cylc-ssh server while the sshd of its host was stopped, then started "
+        "sshd and bob's server again.",
+        "The hub kept the server it could not stop in its record and stopped it at the next "
+        "start, so no server ran without a hub record.",
+        stop_during_outage_s=round(stop_s, 1),
     )
 
 
