@@ -657,10 +657,16 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
             return None
 
     async def cancel_uncancelled_jobs(self):
-        """Cancel the jobs that an earlier cancel could not; keep those the scheduler still cannot take."""
+        """Cancel the jobs that an earlier cancel could not; keep those the scheduler still cannot take.
+
+        The cancels run at once, so that a scheduler that does not respond
+        delays a start by one command timeout, not one per job.
+        """
+        entries = list(self.uncancelled_jobs)
+        results = await asyncio.gather(*(self._cancel(entry["job_id"], entry["job_host"]) for entry in entries))
+
         remaining = []
-        for entry in self.uncancelled_jobs:
-            result = await self._cancel(entry["job_id"], entry["job_host"])
+        for entry, result in zip(entries, results):
             if result is None or self.scheduler_unreachable(result):
                 remaining.append(entry)
                 continue
