@@ -622,8 +622,8 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
         """Keep the current server in the state as one to stop at the next start."""
         entry = {"host": self.host, "ssh_port": self.ssh_port_in_use, "pid": int(self.pid)}
         if entry not in self.unstopped_servers:
-            # Only the newest entries are kept, because an old process group id may belong to
-            # another process by now.
+            # NOTE: a process group id recorded long ago may belong to another process of the
+            # user by now, so only the newest entries are kept; the stop does not check the command.
             self.unstopped_servers = [*self.unstopped_servers, entry][-MAX_UNSTOPPED_SERVERS:]
 
     async def _stop_unstopped_servers(self):
