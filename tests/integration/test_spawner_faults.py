@@ -9,7 +9,6 @@ command that waits before it starts ``cylc hubapp``.
 """
 
 import json
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -130,12 +129,11 @@ class RestartCase:
 
 
 @pytest.fixture
-def restart_case(request, password):
+def restart_case(request, password, tmp_path):
     """A hub of the requested spawner, with cleanup_servers off."""
     kind = request.param
     if kind == "local":
-        directory = tempfile.mkdtemp(prefix="cylc-hub-fault-config-")
-        holder = {"hub": start_hub(password, config=write_local_config(directory))}
+        holder = {"hub": start_hub(password, config=write_local_config(tmp_path))}
         yield RestartCase(
             kind, holder, "carol", unrecorded_servers, lambda hub: server_processes(hub, "carol")
         )
