@@ -91,6 +91,9 @@ class JobPoller:
         # Start time of the last query that succeeded. A job submitted after it
         # cannot be missing from its output yet.
         self._last_success: Optional[float] = None
+        # Job ids that the last successful query asked for. Only these can be
+        # missing from its output: a job watched while it ran was not asked for.
+        self._queried: frozenset[str] = frozenset()
         self._task: Optional[asyncio.Task] = None
         self._round = asyncio.Event()
 
@@ -112,8 +115,9 @@ class JobPoller:
         """Return the job's last known status.
 
         ``submitted_at`` is the clock time just before the job was submitted,
-        or ``None`` for a job adopted after a hub restart. A job missing from a query that started after it is done; before any
-        such query its state is unknown. While queries fail, the state is
+        or ``None`` for a job adopted after a hub restart. A job is done when
+        it is missing from a query that asked for it and started after its
+        submission. Before such a query its state is unknown. While queries fail, the state is
         unknown and the last reason, start time and node are kept.
         """
         known = self._statuses.get(job_id)
@@ -125,9 +129,7 @@ class JobPoller:
             )
         if known is not None:
             return known
-        if self._last_success is not None and (
-            submitted_at is None or self._last_success >= submitted_at
-        ):
+        if job_id in self._queried and (submitted_at is None or self._last_success >= submitted_at):
             return JobStatus(DONE, reason="no longer in the queue")
         return JobStatus(UNKNOWN, reason="waiting for the first queue query")
 
@@ -165,6 +167,7 @@ class JobPoller:
             self.log.info("%s: query succeeded again after %d failure(s)", self.name, self.failures)
         self.failures = 0
         self._last_success = started
+        self._queried = frozenset(job_ids)
         self._statuses = {job_id: statuses[job_id] for job_id in job_ids if job_id in statuses}
         return True
 

@@ -123,6 +123,19 @@ async def test_missing_job_done_only_after_later_query(poller):
     poller._task.cancel()
 
 
+async def test_job_not_asked_for_is_not_done(poller):
+    """A query that started after the submission but did not ask for the job proves nothing."""
+    poller.watch("1")
+    poller.clock.now = 100.0
+    await poller.query_once()
+
+    poller.watch("2")
+
+    assert poller.status("2", submitted_at=50.0).state == UNKNOWN
+    assert poller.status("2", submitted_at=None).state == UNKNOWN
+    poller._task.cancel()
+
+
 async def test_success_after_failure_clears_unknown(poller):
     poller.watch("1")
     poller.scheduler.fail = True
