@@ -33,6 +33,7 @@ c.JupyterHub.cookie_secret_file = f"{state_dir}/cookie_secret"
 # Jobs keep running while the hub restarts, and the hub adopts them again.
 c.JupyterHub.cleanup_servers = False
 c.Authenticator.allow_all = True
+# Admins must be accounts of the hub host (PAM).
 c.Authenticator.admin_users = {"hubadmin"}
 
 
@@ -79,6 +80,8 @@ c.SiteSlurmSpawner.form_fields = [
         "type": "choice",
         "label": "Quality of service",
         "depends_on": "partition",
+        # One key per partition that sinfo lists, because the form rejects a
+        # partition without a key ("has no choices when partition is 'NAME'").
         "choices": {
             "interactive": ["normal"],
             "compute": [
