@@ -533,7 +533,7 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
             self.job_status = status
             if status.state == DONE:
                 tail = await self.output_tail()
-                job_id = self._forget_job()
+                job_id = await self._end_job()
                 raise BatchSpawnError(
                     f"job {job_id} of {self._log_name} ended before its server started "
                     f"({status.scheduler_state or status.reason}); output:\n{tail}",
@@ -553,7 +553,7 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
             if status.state == RUNNING and status.node:
                 return status.node
             if status.state == DONE:
-                job_id = self._forget_job()
+                job_id = await self._end_job()
                 raise BatchSpawnError(
                     f"job {job_id} of {self._log_name} ended right after reporting its port",
                     f"The job {job_id} ended as its server started. Try again.",
@@ -612,6 +612,20 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
         self._unwatch()
         self.job_id = ""
         return job_id
+
+    async def _end_job(self):
+        """Cancel a job that left the queue before its server started, then forget it; return its id.
+
+        A spawn that fails must not leave a job running without a hub record,
+        and the scheduler's answer may be stale, so the job is cancelled
+        anyway: cancelling a job that has ended changes nothing.
+        """
+        result = await self._cancel(self.job_id, self.job_host)
+        if result is not None:
+            self.log.debug(
+                "Cancel of ended job %s of %s returned %d", self.job_id, self._log_name, result.exit_status
+            )
+        return self._forget_job()
 
     def _watch(self):
         if self._watching != self.job_id:
