@@ -430,6 +430,9 @@ class OptionsFormMixin(HasTraits):
         """
         raw = _unpack_form_data(form_data)
         if isinstance(raw, dict):
+            # Tornado accepts the XSRF token as a form field, and JupyterHub
+            # passes every field on, so a script that posts it is not wrong.
+            raw.pop("_xsrf", None)
             for field in self.effective_form_fields():
                 if field.type == "checkbox" and not field.hidden:
                     raw.setdefault(field.name, False)

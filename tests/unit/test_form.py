@@ -243,6 +243,12 @@ async def test_options_from_form_unknown_key_rejected():
     assert caught.value.jupyterhub_message.startswith("'image': is not an option of this form")
 
 
+async def test_options_from_form_ignores_xsrf_field():
+    spawner = make_spawner()
+    values = await spawner.run_options_from_form({**VALID_FORM, "_xsrf": ["2|abc|def|123"]})
+    assert values == VALID_VALUES
+
+
 async def test_options_from_form_repeated_key_rejected():
     spawner = make_spawner()
     with pytest.raises(web.HTTPError, match="Walltime: must be an integer, not a list"):
