@@ -19,6 +19,7 @@ from urllib.parse import quote
 import logging
 import os
 import pwd
+import stat
 
 from jupyterhub.utils import url_path_join
 from pydantic import TypeAdapter
@@ -72,6 +73,38 @@ def render_config(authorization):
     )
 
 
+class UIAuthorizationError(Exception):
+    """The UI authorization cannot be delivered where the owner's server can read it."""
+
+
+def check_searchable(directory, owner):
+    """Raise ``UIAuthorizationError`` unless ``owner`` can search every directory above ``directory``.
+
+    A UI server that cannot read its authorization file starts without the
+    site's decisions: viewers pass the hub and then get no permissions.
+    """
+    account = pwd.getpwnam(owner)
+    groups = set(os.getgrouplist(owner, account.pw_gid))
+    parent = os.path.dirname(os.path.abspath(directory))
+    while True:
+        status = os.stat(parent)
+        if status.st_uid == account.pw_uid:
+            searchable = status.st_mode & stat.S_IXUSR
+        elif status.st_gid in groups:
+            searchable = status.st_mode & stat.S_IXGRP
+        else:
+            searchable = status.st_mode & stat.S_IXOTH
+        if not searchable:
+            raise UIAuthorizationError(
+                f"The UI authorization directory {directory} cannot be reached by user {owner}: "
+                f"{parent} is not searchable by them. Ask the site administrator to make every "
+                f"directory above ui_authorization_root searchable (chmod o+x {parent})."
+            )
+        if parent == os.path.dirname(parent):
+            return
+        parent = os.path.dirname(parent)
+
+
 def write_config(directory, owner, text):
     """Write the config file into ``directory``, readable by ``owner`` and root only.
 
@@ -80,6 +113,8 @@ def write_config(directory, owner, text):
     learn who may view this owner's server.
     """
     os.makedirs(directory, mode=0o750, exist_ok=True)
+    if os.geteuid() == 0:
+        check_searchable(directory, owner)
     path = os.path.join(directory, CONFIG_FILE_NAME)
     temporary = path + ".tmp"
     with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "w") as file:

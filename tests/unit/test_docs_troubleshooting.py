@@ -12,8 +12,8 @@ user-facing when it is:
 - an error in a form declaration, a policy, a grant or a conversion that an
   administrator or owner reads. These are ``TraitError``, ``ValueError``,
   ``GrantError``, ``GrantStoreError``, ``ConversionError``,
-  ``ArgumentTypeError`` and ``SystemExit``, and the reason of the policy
-  loader's ``report`` and ``PolicyIssue``;
+  ``ArgumentTypeError``, ``SystemExit`` and ``UIAuthorizationError``, and
+  the reason of the policy loader's ``report`` and ``PolicyIssue``;
 - a log line at level error or critical.
 
 Each message becomes a pattern: its literal text, with ``.+`` where the code
@@ -54,6 +54,7 @@ MESSAGE_ARGUMENT = {
     "ArgumentTypeError": 0,
     "SystemExit": 0,
     "PolicyIssue": 2,
+    "UIAuthorizationError": 0,
 }
 
 # Method calls whose argument contains a message, by the module that defines them.

@@ -2,12 +2,20 @@
 
 import json
 import logging
+import os
+import shutil
+import tempfile
 from types import SimpleNamespace
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from cylc_hub.spawners.ui_authorization import fetch_site_authorization, render_config
+from cylc_hub.spawners.ui_authorization import (
+    UIAuthorizationError,
+    check_searchable,
+    fetch_site_authorization,
+    render_config,
+)
 
 LOG = logging.getLogger("test")
 GOOD = {"alice": {"bob": {"default": ["read"], "limit": ["read"]}}}
@@ -100,3 +108,29 @@ def test_local_args_do_not_accumulate():
     assert first == second
     assert second.count("--ServerApp.log_level=DEBUG") == 1
     assert spawner.args == []
+
+
+@pytest.fixture
+def shared_root():
+    """A directory under /tmp that every user can search, as ui_authorization_root needs."""
+    root = tempfile.mkdtemp(prefix="cylc-hub-ui-authorization-test-")
+    os.chmod(root, 0o755)
+    yield root
+    shutil.rmtree(root)
+
+
+def test_searchable_root_accepted(shared_root):
+    check_searchable(os.path.join(shared_root, "nobody"), "nobody")
+
+
+def test_unsearchable_parent_named(shared_root):
+    inner = os.path.join(shared_root, "inner")
+    os.mkdir(inner, 0o700)
+
+    with pytest.raises(UIAuthorizationError) as caught:
+        check_searchable(os.path.join(inner, "nobody"), "nobody")
+
+    message = str(caught.value)
+    assert f"{inner} is not searchable" in message
+    assert "user nobody" in message
+    assert f"chmod o+x {inner}" in message
