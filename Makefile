@@ -1,7 +1,7 @@
 # cylc-hub: the two commands a new machine needs (Debian 12, as root).
 #   make demo   set up everything and run the demo hub on http://127.0.0.1:8000
 #   make test   set up everything, build the docs and run every test
-#   make docs   build the administrator's guide into build/docs/html
+#   make docs   set up the venv and build the administrator's guide into build/docs/html
 
 VENV ?= /opt/cylc-hub/venv
 PYTEST_ARGS ?=

@@ -10,6 +10,10 @@ ports so that tests can run it side by side; a site edits the values instead.
   CYLC_HUB_UI_AUTHORIZATION  where each UI server's authorization is written
                        (default: /var/lib/cylc-hub/ui-authorization)
   CYLC_HUB_PORT, CYLC_HUB_API_PORT, CYLC_HUB_PROXY_API_PORT, CYLC_HUB_SERVICE_PORT
+                       loopback ports of the hub, its API, the proxy's API and cylc-access
+  CYLC_HUB_ACCESS_SLOTS     hub groups cylc-access may use for viewer classes (default: 32)
+  CYLC_HUB_SWEEP_INTERVAL   seconds between cylc-access share sweeps (default: 60)
+  CYLC_HUB_LIST_PAGE_SIZE   owners per page of the cylc-access list (default: 50)
 """
 
 import os
