@@ -1,4 +1,5 @@
-"""Shared fixtures: invalid policy files and the line each problem is on.
+"""Shared fixtures: invalid policy files and the line each problem is on, and a
+UI authorization root that every user can search.
 
 ``parse_policy`` and ``cylc-hub policy check`` must report the same
 ``FILE:LINE: reason`` for each case, so both test modules take the cases
@@ -7,6 +8,9 @@ through the ``invalid_case`` fixture that ``pytest_generate_tests`` fills in.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import textwrap
 from typing import NamedTuple
 
@@ -461,3 +465,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             INVALID_CASES,
             ids=[case.name for case in INVALID_CASES],
         )
+
+
+@pytest.fixture
+def searchable_root():
+    """A directory under /tmp that every user can search, as ui_authorization_root must be.
+
+    pytest's ``tmp_path`` lies below a directory of mode 0700, which the
+    spawners reject as a UI authorization root when they run as root.
+    """
+    root = tempfile.mkdtemp(prefix="cylc-hub-ui-authorization-test-")
+    os.chmod(root, 0o755)
+    yield root
+    shutil.rmtree(root)

@@ -88,16 +88,18 @@ class SlowSubmit(Recorder):
         return CommandResult(0, "", "")
 
 
-async def test_cancelled_start_still_cancels_job(tmp_path):
+async def test_cancelled_start_still_cancels_job(searchable_root):
     transport = SlowSubmit()
     spawner = make_spawner(
-        transport_factory=lambda host, user: transport, ui_authorization_root=str(tmp_path)
+        transport_factory=lambda host, user: transport, ui_authorization_root=searchable_root
     )
     spawner.api_token = "token"
     await spawner.apply_form_options({})
 
     start = asyncio.ensure_future(spawner.start())
     while not any(argv[0] == "sbatch" for argv in transport.commands):
+        if start.done():
+            raise AssertionError(f"start() ended before sbatch ran: {start.exception()!r}")
         await asyncio.sleep(0.01)
     start.cancel()
     stopping = asyncio.ensure_future(spawner.stop())

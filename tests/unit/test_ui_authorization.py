@@ -3,8 +3,6 @@
 import json
 import logging
 import os
-import shutil
-import tempfile
 from types import SimpleNamespace
 
 import pytest
@@ -110,21 +108,12 @@ def test_local_args_do_not_accumulate():
     assert spawner.args == []
 
 
-@pytest.fixture
-def shared_root():
-    """A directory under /tmp that every user can search, as ui_authorization_root needs."""
-    root = tempfile.mkdtemp(prefix="cylc-hub-ui-authorization-test-")
-    os.chmod(root, 0o755)
-    yield root
-    shutil.rmtree(root)
+def test_searchable_root_accepted(searchable_root):
+    check_searchable(os.path.join(searchable_root, "nobody"), "nobody")
 
 
-def test_searchable_root_accepted(shared_root):
-    check_searchable(os.path.join(shared_root, "nobody"), "nobody")
-
-
-def test_unsearchable_parent_named(shared_root):
-    inner = os.path.join(shared_root, "inner")
+def test_unsearchable_parent_named(searchable_root):
+    inner = os.path.join(searchable_root, "inner")
     os.mkdir(inner, 0o700)
 
     with pytest.raises(UIAuthorizationError) as caught:
