@@ -4,7 +4,9 @@ import logging
 import os
 
 import pytest
+from traitlets import TraitError
 
+from cylc_hub.services.access.app import CylcAccessService
 from cylc_hub.services.access.hub_client import HubAPIError
 from cylc_hub.services.access.policy_store import PolicyStore
 from cylc_hub.services.access.reconcile import Reconciler, owner_from_model
@@ -239,3 +241,22 @@ async def test_sweep_revokes_group_share(store, caplog):
     assert hub.group_shares["alice"] == set()
     assert hub.viewers_of("alice") == {"bob"}
     assert "Share revoked: alice's server from group everyone (made outside the policy)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "option, value, rule",
+    [
+        ("policy_settle_time", -1, "should not be less than 0"),
+        ("policy_check_interval", 0, "should not be less than 0.1"),
+        ("sweep_interval", 0, "should not be less than 1"),
+        ("hub_concurrency", 0, "should not be less than 1"),
+        ("access_slots", -2, "should not be less than 0"),
+        ("sweep_interval", "abc", "expected a float"),
+    ],
+)
+def test_service_option_out_of_range_named(option, value, rule):
+    with pytest.raises(TraitError) as caught:
+        CylcAccessService(**{option: value})
+
+    assert f"'{option}'" in str(caught.value)
+    assert rule in str(caught.value)
