@@ -21,10 +21,10 @@ AREAS = {
 HEADER = """\
 # Reliability record
 
-Each row is one test of `make test` that breaks cylc-hub on purpose: it
+Each row is one test of `make test` that breaks cylc-hub on purpose. It
 restarts or kills parts, fills the disk, loads the hub or feeds it hostile
-input, against the real JupyterHub, configurable-http-proxy, Cylc UI Server,
-sshd and Slurm unless the row says otherwise. "What held" is what the test
+input. Unless the row states otherwise, the test runs against the real
+JupyterHub, configurable-http-proxy, Cylc UI Server, sshd and Slurm. "What held" is what the test
 asserts; the figures are what it measured in the run below. Figures are
 wall-clock times on the machine named here, not targets.
 

@@ -1,6 +1,6 @@
 """Records of the fault, load and hostile-input tests, for docs/reliability.md.
 
-A test asks for the ``reliability`` fixture and calls ``record`` once with
+A test takes the ``reliability`` fixture and calls ``record`` once with
 what it did, what held and the figures it measured. At the end of the
 session the records, with each test's outcome, are written as JSON to
 ``$CYLC_HUB_RELIABILITY_RECORDS`` (default ``build/reliability-records.json``);

@@ -168,7 +168,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the log scan after every other test, so it sees the whole run's logs."""
+    """Run the log scan after every other test, so that it reads the whole run's logs."""
     last = [item for item in items if item.get_closest_marker("scans_logs")]
     items[:] = [item for item in items if item not in last] + last
 

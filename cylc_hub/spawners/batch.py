@@ -617,7 +617,7 @@ class CylcBatchSpawner(AuthorizationFileMixin, OptionsFormMixin, Spawner):
         """Cancel a job that left the queue before its server started, then forget it; return its id.
 
         A spawn that fails must not leave a job running without a hub record,
-        and the scheduler's answer may be stale, so the job is cancelled
+        and the scheduler's output may be stale, so the job is cancelled
         anyway: cancelling a job that has ended changes nothing.
         """
         result = await self._cancel(self.job_id, self.job_host)

@@ -622,8 +622,9 @@ class CylcSSHSpawner(UIAuthorizationMixin, HostSelectionMixin, OptionsFormMixin,
         """Keep the current server in the state as one to stop at the next start."""
         entry = {"host": self.host, "ssh_port": self.ssh_port_in_use, "pid": int(self.pid)}
         if entry not in self.unstopped_servers:
-            # NOTE: a process group id recorded long ago may belong to another process of the
-            # user by now, so only the newest entries are kept; the stop does not check the command.
+            # NOTE: a process group id recorded long ago may belong to another process of
+            # the user by now. Only the newest entries are kept, and the stop does not
+            # check the command.
             self.unstopped_servers = [*self.unstopped_servers, entry][-MAX_UNSTOPPED_SERVERS:]
 
     async def _stop_unstopped_servers(self):

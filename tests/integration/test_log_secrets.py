@@ -1,7 +1,7 @@
 """No token, password or key in any log file the test run wrote.
 
 This test runs after every other test of the session (the ``scans_logs``
-marker), so it sees the logs of every hub, proxy, cylc-access service, UI
+marker), so it reads the logs of every hub, proxy, cylc-access service, UI
 server, sshd, Slurm daemon and batch job the run started.
 """
 

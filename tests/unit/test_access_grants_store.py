@@ -20,7 +20,7 @@ class Clock:
 
 @pytest.fixture
 def read_only_store(tmp_path):
-    """A store whose SQLite file holds one grant to carol ending in an hour, opened read-only."""
+    """A store whose SQLite file contains one grant to carol ending in an hour, opened read-only."""
     path = tmp_path / "grants.sqlite"
     writable = GrantStore(f"sqlite:///{path}", clock=Clock(START))
     writable.put("bob", "carol", ("READ",), created_by="bob", expires_at=START + timedelta(hours=1))

@@ -1,10 +1,10 @@
 """The example files of docs/examples load, validate and match the pages.
 
-Each jupyterhub_config_*.py loads with traitlets' config loader; every
-section it sets must name a configurable class of JupyterHub or cylc-hub (or
-a base of its spawner class), every key a configurable trait of that class,
-and each value must pass validation when the classes are instantiated with
-the config. Each policy passes ``cylc-hub policy check``, and the outputs and
+Each jupyterhub_config_*.py loads with traitlets' config loader. Every
+section it sets must name a configurable class of JupyterHub or cylc-hub, or
+a base of its spawner class. Every key must be a configurable trait of that
+class, and each value must pass validation when the classes are instantiated
+with the config. Each policy passes ``cylc-hub policy check``, and the outputs and
 decisions shown on the pages equal what the code gives now.
 """
 
